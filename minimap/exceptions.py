@@ -1,0 +1,58 @@
+"""Every error minimap raises, and the exceptions a task may raise to steer its own outcome."""
+
+from __future__ import annotations
+
+
+class MinimapError(Exception):
+    """Something went wrong in minimap."""
+
+    #: The exit code the CLI uses for this error (2: bad input, as for click's usage errors).
+    exit_code = 2
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class DefinitionError(MinimapError):
+    """The DAG is not valid."""
+
+
+class DagFileError(MinimapError):
+    """The DAG file could not be loaded."""
+
+
+class DatabaseError(MinimapError):
+    """The database could not be used."""
+
+
+class NotFoundError(MinimapError):
+    """No such run, task or map index."""
+
+
+class ClearError(MinimapError):
+    """These instances cannot be cleared."""
+
+
+class UnmappableResult(MinimapError):
+    """A task's result cannot be mapped over."""
+
+
+# --- raised by task code -------------------------------------------------------------------------
+
+
+class TaskFailed(Exception):
+    """The task failed; it is retried while it has tries left (any other exception does the same)."""
+
+
+class FailNow(TaskFailed):
+    """The task failed and must not be retried."""
+
+
+class SkipTask(Exception):
+    """The task decided to skip itself; what waits on it follows the trigger rules for skips."""
+
+
+# Airflow's names, so a DAG file moves over by changing its imports only.
+AirflowException = TaskFailed
+AirflowFailException = FailNow
+AirflowSkipException = SkipTask
