@@ -1,0 +1,82 @@
+"""The scheduler's decisions as a pure function: a DAG's structure + per-task counts -> actions.
+
+Decisions are made per task, not per instance: every instance of a task has the same upstream (every
+mapped instance of an upstream task counts as one upstream), so one verdict covers them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from minimap.snapshot import DagSpec
+from minimap.states import UNFINISHED, RunState, TIState
+from minimap.triggerrules import UpstreamCounts, Verdict, evaluate
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """The task's waiting instances may run: build their arguments (expanding if mapped) and queue them."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Settle:
+    """The task's waiting instances will not run: give them `state` (skipped or upstream_failed)."""
+
+    task_id: str
+    state: TIState
+
+
+@dataclass(frozen=True)
+class FinishRun:
+    """Every instance is finished: the run ends in `state`."""
+
+    state: RunState
+
+
+Action = Prepare | Settle | FinishRun
+Counts = Mapping[str, Mapping[TIState, int]]  # task_id -> state -> number of instances
+
+
+def upstream_counts(spec: DagSpec, counts: Counts, task_id: str) -> UpstreamCounts:
+    """How the instances of `task_id`'s upstream tasks stand (removed ones do not count)."""
+    total = success = skipped = failed = upstream_failed = 0
+    for up in spec.tasks[task_id].upstream:
+        c = counts.get(up, {})
+        total += sum(n for s, n in c.items() if s is not TIState.REMOVED)
+        success += c.get(TIState.SUCCESS, 0)
+        skipped += c.get(TIState.SKIPPED, 0)
+        failed += c.get(TIState.FAILED, 0)
+        upstream_failed += c.get(TIState.UPSTREAM_FAILED, 0)
+    return UpstreamCounts(total, success, skipped, failed, upstream_failed)
+
+
+def run_outcome(spec: DagSpec, counts: Counts) -> RunState | None:
+    """The run's final state once nothing is left to do, else None."""
+    if any(n for c in counts.values() for s, n in c.items() if s in UNFINISHED):
+        return None
+    for leaf in spec.leaves():
+        c = counts.get(leaf, {})
+        if c.get(TIState.FAILED, 0) or c.get(TIState.UPSTREAM_FAILED, 0):
+            return RunState.FAILED
+    return RunState.SUCCESS
+
+
+def decide(spec: DagSpec, counts: Counts) -> list[Action]:
+    """What to do now for a run whose instances stand as `counts`."""
+    actions: list[Action] = []
+    for tid, task in spec.tasks.items():
+        if not counts.get(tid, {}).get(TIState.SCHEDULED):
+            continue
+        verdict = evaluate(task.trigger_rule, upstream_counts(spec, counts, tid))
+        if verdict is Verdict.RUN:
+            actions.append(Prepare(tid))
+        elif verdict is not Verdict.WAIT:
+            actions.append(Settle(tid, TIState(verdict.value)))
+    if not actions:
+        outcome = run_outcome(spec, counts)
+        if outcome is not None:
+            actions.append(FinishRun(outcome))
+    return actions
