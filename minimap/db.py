@@ -1,0 +1,174 @@
+"""Database URLs, engines and schema upgrades: SQLite by default, Postgres by URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from minimap.exceptions import DatabaseError
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 720_301  # pg_advisory_lock key held while the schema is upgraded
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def minimap_home() -> Path:
+    return Path(os.environ.get("MINIMAP_HOME") or Path.home() / ".minimap")
+
+
+def resolve_url(url: str | None) -> str:
+    """`url`, else MINIMAP_DATABASE_URL, else SQLite at $MINIMAP_HOME/minimap.db."""
+    url = url or os.environ.get("MINIMAP_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{minimap_home() / 'minimap.db'}"
+
+
+def mask(url: str) -> str:
+    """`url` with its password replaced by ***, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def short(exc: BaseException) -> str:
+    """The first line of a driver error, without SQLAlchemy's background link."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = [ln for ln in str(inner).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(inner).__name__
+
+
+def _sqlite_setup(engine: Engine, path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, open transactions, and open them as writers at once:
+        # a claim or a completion must never have to upgrade a read lock (that is how SQLite deadlocks).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for `url` (see `resolve_url`), checked for a usable driver."""
+    url = resolve_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"invalid database URL {mask(url)!r}: expected e.g. postgresql+psycopg://user@host/db") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseError(f"unsupported database {backend!r} in {mask(url)}: use sqlite or postgresql+psycopg")
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        if backend == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": 60})
+            _sqlite_setup(engine, parsed.database)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (NoSuchModuleError, ImportError) as e:
+        raise DatabaseError(f"no driver for {mask(url)}: {e}") from None
+    _engines.add(engine)
+    return engine
+
+
+def migrations_dir() -> str:
+    """Where the Alembic scripts are: inside the installed package, or alembic/ in a checkout."""
+    try:
+        path = Path(str(resources.files("minimap._migrations")))
+        if (path / "env.py").exists():
+            return str(path)
+    except ModuleNotFoundError:
+        pass
+    return str(Path(__file__).resolve().parent.parent / "alembic")
+
+
+def _alembic_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", migrations_dir())
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the schema to the newest revision; True if anything was applied. Safe to run concurrently."""
+    from alembic import command
+
+    head = head_revision()
+    try:
+        if current_revision(engine) == head:
+            return False
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+                conn.commit()
+            try:
+                command.upgrade(_alembic_config(conn), "head")
+                conn.commit()
+            finally:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                    conn.commit()
+    except SQLAlchemyError as e:
+        raise DatabaseError(f"cannot use database {mask(str(engine.url))}: {short(e)}") from None
+    log.info("database %s upgraded to %s", mask(str(engine.url)), head)
+    return True
+
+
+def connect(url: str | None = None, migrate: bool = True) -> Engine:
+    """An engine on an up-to-date schema; every failure is a one-line DatabaseError."""
+    engine = make_engine(url)
+    if migrate:
+        upgrade(engine)
+    else:
+        try:
+            with engine.connect():
+                pass
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot connect to {mask(url or resolve_url(None))}: {short(e)}") from None
+    return engine
+
+
+def _forget_engines_in_child() -> None:
+    # A forked process must not touch its parent's pooled connections (SQLAlchemy's pooling guide).
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_engines_in_child)

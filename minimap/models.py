@@ -1,0 +1,115 @@
+"""The database schema (SQLAlchemy Core tables). Alembic migrations in alembic/ create it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC on every backend and read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+dag_run = Table(
+    "dag_run",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(250), nullable=False, unique=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("dag_file", Text, nullable=False),
+    Column("snapshot", Text, nullable=False),  # the DAG's frozen structure, JSON
+    Column("conf", Text, nullable=False),  # JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Index("ix_dag_run_dag_id_state", "dag_id", "state"),
+    Index("ix_dag_run_state", "state"),
+)
+
+task_instance = Table(
+    "task_instance",
+    metadata,
+    Column("run_id", String(250), ForeignKey("dag_run.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True),
+    Column("dag_id", String(250), nullable=False),  # copied from the run: caps across runs need it
+    Column("state", String(20), nullable=False),
+    Column("try_number", Integer, nullable=False),  # attempts started so far
+    Column("max_tries", Integer, nullable=False),  # attempts allowed before failing for good
+    Column("args", Text),  # resolved keyword arguments, JSON (see minimap.expansion)
+    Column("result", Text),  # the return value, JSON; NULL when None or not returned
+    Column("label", Text),  # rendered map_index_template
+    Column("error", Text),  # the last attempt's error line
+    Column("queued_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("next_retry_at", UTCDateTime),
+    Column("hostname", String(250)),
+    Column("pid", Integer),
+    Column("worker_id", String(100)),
+    Index("ix_task_instance_state_run_id_task_id_map_index", "state", "run_id", "task_id", "map_index"),
+)
+
+task_try = Table(
+    "task_try",
+    metadata,
+    Column("run_id", String(250), ForeignKey("dag_run.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True),
+    Column("try_number", Integer, primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("hostname", String(250)),
+    Column("pid", Integer),
+    Column("error_type", String(250)),
+    Column("error_message", Text),
+    Column("log", Text),
+    Column("log_truncated", Boolean, nullable=False, default=False),
+)
+
+worker = Table(
+    "worker",
+    metadata,
+    Column("worker_id", String(100), primary_key=True),
+    Column("hostname", String(250), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("state", String(20), nullable=False),  # running / stopping / stopped
+)

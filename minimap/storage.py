@@ -1,0 +1,548 @@
+"""All of minimap's SQL, as named operations on runs, instances, tries and workers.
+
+Nothing else in minimap imports SQLAlchemy's query layer. Decisions that must be exclusive across
+processes and hosts are made under database locks: a run's row lock for its scheduling, and one
+transaction-scoped advisory lock (SQLite: its single writer lock) for claims, so caps hold everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, not_, or_, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from minimap.claims import Slot, pick
+from minimap.db import mask, short
+from minimap.exceptions import DatabaseError, NotFoundError
+from minimap.expansion import MISSING
+from minimap.models import dag_run, task_instance, task_try, worker
+from minimap.snapshot import DagSpec
+from minimap.states import FINISHED, RunState, TIState
+
+ti = task_instance.c
+tr = task_try.c
+dr = dag_run.c
+wk = worker.c
+
+_CLAIM_LOCK = 720_302  # pg_advisory_xact_lock key that serializes claims (the caps' critical section)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _decode(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One DAG run."""
+
+    id: int
+    run_id: str
+    dag_id: str
+    state: RunState
+    dag_file: str
+    conf: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def from_row(cls, r: Any) -> RunRow:
+        return cls(
+            r.id, r.run_id, r.dag_id, RunState(r.state), r.dag_file, json.loads(r.conf),
+            r.created_at, r.started_at, r.ended_at,
+        )
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """One task instance as listings show it."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    state: TIState
+    try_number: int
+    max_tries: int
+    label: str | None
+    error: str | None
+    result: Any
+    started_at: datetime | None
+    ended_at: datetime | None
+    hostname: str | None
+    pid: int | None
+
+    @classmethod
+    def from_row(cls, r: Any) -> InstanceRow:
+        return cls(
+            r.run_id, r.task_id, r.map_index, TIState(r.state), r.try_number, r.max_tries, r.label,
+            r.error, _decode(r.result), r.started_at, r.ended_at, r.hostname, r.pid,
+        )
+
+
+@dataclass(frozen=True)
+class TryRow:
+    """One attempt of one instance."""
+
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    state: TIState
+    started_at: datetime | None
+    ended_at: datetime | None
+    hostname: str | None
+    pid: int | None
+    error_type: str | None
+    error_message: str | None
+    log: str | None
+    log_truncated: bool
+
+    @classmethod
+    def from_row(cls, r: Any) -> TryRow:
+        return cls(
+            r.run_id, r.task_id, r.map_index, r.try_number, TIState(r.state), r.started_at, r.ended_at,
+            r.hostname, r.pid, r.error_type, r.error_message, r.log, bool(r.log_truncated),
+        )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An instance a worker has claimed: what it needs to run one attempt."""
+
+    run_id: str
+    dag_id: str
+    dag_file: str
+    task_id: str
+    map_index: int
+    try_number: int
+    max_tries: int
+    args: str | None
+    started_at: datetime
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.run_id, self.task_id, self.map_index)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How one attempt ended, to be recorded."""
+
+    claimed: Claimed
+    state: TIState  # success, skipped, failed or up_for_retry
+    ended_at: datetime
+    result: str | None = None  # JSON
+    label: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    log: str | None = None
+    log_truncated: bool = False
+    next_retry_at: datetime | None = None
+
+    @property
+    def error_line(self) -> str | None:
+        if self.error_type is None:
+            return None
+        return f"{self.error_type}: {self.error_message}" if self.error_message else self.error_type
+
+
+def state_counts(conn: Connection, run_id: str) -> dict[str, dict[TIState, int]]:
+    counts: dict[str, dict[TIState, int]] = defaultdict(dict)
+    q = select(ti.task_id, ti.state, func.count()).where(ti.run_id == run_id).group_by(ti.task_id, ti.state)
+    for task_id, state, n in conn.execute(q):
+        counts[task_id][TIState(state)] = n
+    return dict(counts)
+
+
+class Store:
+    """Named database operations on one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self._specs: dict[str, tuple[DagSpec, str]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked."""
+        return mask(str(self.engine.url))
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as e:
+            raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self, run_id: str, dag_id: str, dag_file: str, snapshot: str, conf: dict[str, Any],
+        instances: Sequence[dict[str, Any]],
+    ) -> RunRow:
+        """Insert a run (queued) and its first instances in one transaction."""
+        now = utcnow()
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(dag_run).values(
+                    run_id=run_id, dag_id=dag_id, state=RunState.QUEUED.value, dag_file=dag_file,
+                    snapshot=snapshot, conf=json.dumps(conf), created_at=now,
+                ))
+                rows = [{"run_id": run_id, "dag_id": dag_id, "try_number": 0, **i} for i in instances]
+                for start in range(0, len(rows), 5000):
+                    conn.execute(insert(task_instance), rows[start : start + 5000])
+        except IntegrityError:
+            raise DatabaseError(f"a run with id {run_id!r} already exists") from None
+        return self.run(run_id)
+
+    def run(self, run_id: str) -> RunRow:
+        """The run `run_id`, or NotFoundError."""
+        with self._tx() as conn:
+            row = conn.execute(select(dag_run).where(dr.run_id == run_id)).first()
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r}; `minimap runs` lists them")
+        return RunRow.from_row(row)
+
+    def latest_run(self, dag_id: str | None = None) -> RunRow:
+        """The newest run (of `dag_id` if given), or NotFoundError."""
+        q = select(dag_run).order_by(dr.id.desc()).limit(1)
+        if dag_id is not None:
+            q = q.where(dr.dag_id == dag_id)
+        with self._tx() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFoundError(f"no runs of DAG {dag_id!r} yet" if dag_id else "no runs yet; start one with `minimap run FILE`")
+        return RunRow.from_row(row)
+
+    def runs(self, limit: int = 50, dag_id: str | None = None) -> list[RunRow]:
+        """The newest runs first."""
+        q = select(dag_run).order_by(dr.id.desc()).limit(limit)
+        if dag_id is not None:
+            q = q.where(dr.dag_id == dag_id)
+        with self._tx() as conn:
+            return [RunRow.from_row(r) for r in conn.execute(q)]
+
+    def unfinished_runs(self) -> list[RunRow]:
+        """Runs that are queued or running, oldest first."""
+        q = select(dag_run).where(dr.state.in_([RunState.QUEUED.value, RunState.RUNNING.value])).order_by(dr.id)
+        with self._tx() as conn:
+            return [RunRow.from_row(r) for r in conn.execute(q)]
+
+    def spec(self, run_id: str, conn: Connection | None = None) -> DagSpec:
+        """The frozen DAG structure of a run (immutable, so cached)."""
+        return self._spec_and_file(run_id, conn)[0]
+
+    def dag_file(self, run_id: str) -> str:
+        return self._spec_and_file(run_id)[1]
+
+    def _spec_and_file(self, run_id: str, conn: Connection | None = None) -> tuple[DagSpec, str]:
+        with self._lock:
+            cached = self._specs.get(run_id)
+        if cached is None:
+            q = select(dr.snapshot, dr.dag_file).where(dr.run_id == run_id)
+            if conn is not None:
+                row = conn.execute(q).first()
+            else:
+                with self._tx() as c:
+                    row = c.execute(q).first()
+            if row is None:
+                raise NotFoundError(f"no run {run_id!r}")
+            cached = (DagSpec.from_json(row.snapshot), row.dag_file)
+            with self._lock:
+                self._specs[run_id] = cached
+        return cached
+
+    def start_runs(self, dag_id: str, max_active_runs: int) -> None:
+        """Move the oldest queued runs of `dag_id` to running while `max_active_runs` allows."""
+        with self._tx() as conn:
+            q = (
+                select(dr.id, dr.state)
+                .where(dr.dag_id == dag_id, dr.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
+                .order_by(dr.id)
+                .with_for_update()
+            )
+            rows = conn.execute(q).all()
+            free = max_active_runs - sum(1 for r in rows if r.state == RunState.RUNNING.value)
+            starting = [r.id for r in rows if r.state == RunState.QUEUED.value][: max(free, 0)]
+            if starting:
+                conn.execute(
+                    update(dag_run).where(dr.id.in_(starting))
+                    .values(state=RunState.RUNNING.value, started_at=utcnow())
+                )
+
+    @contextmanager
+    def scheduling(self, run_id: str) -> Iterator[RunTx]:
+        """The run's row locked for one scheduling pass; everything in it commits together."""
+        with self._tx() as conn:
+            row = conn.execute(select(dag_run).where(dr.run_id == run_id).with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"no run {run_id!r}")
+            yield RunTx(self, conn, RunRow.from_row(row))
+
+    # --- workers ----------------------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
+        now = utcnow()
+        with self._tx() as conn:
+            conn.execute(insert(worker).values(
+                worker_id=worker_id, hostname=hostname, pid=pid, started_at=now, heartbeat_at=now, state="running",
+            ))
+
+    def heartbeat(self, worker_id: str, state: str = "running") -> None:
+        with self._tx() as conn:
+            conn.execute(update(worker).where(wk.worker_id == worker_id).values(heartbeat_at=utcnow(), state=state))
+
+    def claim(
+        self, worker_id: str, hostname: str, pid: int, want: int, parallelism: int, run_id: str | None = None,
+    ) -> list[Claimed]:
+        """Claim up to `want` ready instances (of `run_id` if given) without exceeding any cap."""
+        if want <= 0:
+            return []
+        now = utcnow()
+        with self._tx() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+            cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+            running = [Slot(*r) for r in conn.execute(select(*cols).where(ti.state == TIState.RUNNING.value))]
+            if len(running) >= parallelism:
+                return []
+            chosen = self._choose(conn, running, want, parallelism, run_id, now)
+            claimed: list[Claimed] = []
+            for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
+                spec, dag_file = self._spec_and_file(rid, conn)
+                q = (
+                    update(task_instance)
+                    .where(
+                        ti.run_id == rid, ti.task_id == tid, ti.map_index.in_([s.map_index for s in group]),
+                        ti.state.in_([TIState.QUEUED.value, TIState.UP_FOR_RETRY.value]),
+                    )
+                    .values(
+                        state=TIState.RUNNING.value, try_number=ti.try_number + 1, started_at=now, ended_at=None,
+                        next_retry_at=None, error=None, hostname=hostname, pid=pid, worker_id=worker_id,
+                    )
+                    .returning(ti.map_index, ti.try_number, ti.max_tries, ti.args)
+                )
+                for r in conn.execute(q):
+                    claimed.append(Claimed(rid, spec.dag_id, dag_file, tid, r.map_index, r.try_number, r.max_tries, r.args, now))
+        return claimed
+
+    def _choose(
+        self, conn: Connection, running: list[Slot], want: int, parallelism: int, run_id: str | None, now: datetime,
+    ) -> list[Slot]:
+        """Ready instances to claim: queued first, then retries that are due; skips (run, task) pairs at a cap."""
+        cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+        chosen: list[Slot] = []
+        blocked: set[tuple[str, str]] = set()
+        ready = (
+            ti.state == TIState.QUEUED.value,
+            and_(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now),
+        )
+        for condition in ready:
+            for _ in range(4):  # a few rounds, each past the (run, task) pairs that hit a cap
+                q = select(*cols).where(condition).order_by(ti.run_id, ti.task_id, ti.map_index).limit(want * 2)
+                if run_id is not None:
+                    q = q.where(ti.run_id == run_id)
+                for rid, tid in blocked:
+                    q = q.where(not_(and_(ti.run_id == rid, ti.task_id == tid)))
+                if self.is_postgres:
+                    q = q.with_for_update(skip_locked=True)
+                rows = [Slot(*r) for r in conn.execute(q)]
+                specs = {r.run_id: self.spec(r.run_id, conn) for r in rows}
+                picked = pick(rows, running + chosen, specs, want - len(chosen), parallelism)
+                chosen.extend(picked)
+                if len(chosen) >= want or len(rows) < want * 2:
+                    break
+                got = {(p.run_id, p.task_id, p.map_index) for p in picked}
+                blocked |= {(r.run_id, r.task_id) for r in rows if (r.run_id, r.task_id, r.map_index) not in got}
+            if len(chosen) >= want:
+                break
+        return chosen
+
+    def complete(self, worker_id: str, done: Iterable[Completion]) -> int:
+        """Record finished attempts (one transaction); ones this worker no longer holds are ignored."""
+        tries = []
+        with self._tx() as conn:
+            for c in done:
+                k = c.claimed
+                res = conn.execute(
+                    update(task_instance)
+                    .where(
+                        ti.run_id == k.run_id, ti.task_id == k.task_id, ti.map_index == k.map_index,
+                        ti.state == TIState.RUNNING.value, ti.try_number == k.try_number, ti.worker_id == worker_id,
+                    )
+                    .values(
+                        state=c.state.value, result=c.result, label=c.label, error=c.error_line,
+                        ended_at=c.ended_at, next_retry_at=c.next_retry_at,
+                    )
+                )
+                if res.rowcount:
+                    tries.append(self._try_row(worker_id, c))
+            if tries:
+                conn.execute(insert(task_try), tries)
+        return len(tries)
+
+    @staticmethod
+    def _try_row(worker_id: str, c: Completion) -> dict[str, Any]:
+        host, pid, _ = worker_id.rsplit(":", 2)  # workers are named host:pid:nonce
+        k = c.claimed
+        return {
+            "run_id": k.run_id, "task_id": k.task_id, "map_index": k.map_index, "try_number": k.try_number,
+            "state": TIState.FAILED.value if c.state is TIState.UP_FOR_RETRY else c.state.value,
+            "started_at": k.started_at, "ended_at": c.ended_at, "hostname": host, "pid": int(pid) if pid.isdigit() else None,
+            "error_type": c.error_type, "error_message": c.error_message, "log": c.log, "log_truncated": c.log_truncated,
+        }
+
+    def hand_back(self, worker_id: str, claimed: Iterable[Claimed], reason: str) -> int:
+        """Return unfinished attempts to the queue without using up a try (the try is recorded as failed)."""
+        now = utcnow()
+        done = []
+        with self._tx() as conn:
+            for k in claimed:
+                res = conn.execute(
+                    update(task_instance)
+                    .where(
+                        ti.run_id == k.run_id, ti.task_id == k.task_id, ti.map_index == k.map_index,
+                        ti.state == TIState.RUNNING.value, ti.try_number == k.try_number, ti.worker_id == worker_id,
+                    )
+                    .values(state=TIState.QUEUED.value, max_tries=ti.max_tries + 1, error=reason, queued_at=now)
+                )
+                if res.rowcount:
+                    c = Completion(k, TIState.FAILED, now, error_type="Interrupted", error_message=reason)
+                    done.append(self._try_row(worker_id, c))
+            if done:
+                conn.execute(insert(task_try), done)
+        return len(done)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def counts(self, run_id: str) -> dict[str, dict[TIState, int]]:
+        """task_id -> state -> number of instances."""
+        with self._tx() as conn:
+            return state_counts(conn, run_id)
+
+    def instances(
+        self, run_id: str, task_id: str | None = None, states: Sequence[TIState] | None = None,
+        map_indexes: Sequence[int] | None = None,
+    ) -> list[InstanceRow]:
+        """Instances of a run in (task definition order is the caller's) task_id, map_index order."""
+        q = select(task_instance).where(ti.run_id == run_id).order_by(ti.task_id, ti.map_index)
+        if task_id is not None:
+            q = q.where(ti.task_id == task_id)
+        if states:
+            q = q.where(ti.state.in_([s.value for s in states]))
+        if map_indexes is not None:
+            q = q.where(ti.map_index.in_(list(map_indexes)))
+        with self._tx() as conn:
+            return [InstanceRow.from_row(r) for r in conn.execute(q)]
+
+    def tries(self, run_id: str, task_id: str | None = None, map_index: int | None = None) -> list[TryRow]:
+        """Recorded attempts, oldest first."""
+        q = select(task_try).where(tr.run_id == run_id).order_by(tr.task_id, tr.map_index, tr.try_number)
+        if task_id is not None:
+            q = q.where(tr.task_id == task_id)
+        if map_index is not None:
+            q = q.where(tr.map_index == map_index)
+        with self._tx() as conn:
+            return [TryRow.from_row(r) for r in conn.execute(q)]
+
+
+class RunTx:
+    """One locked scheduling pass over one run (see `Store.scheduling`)."""
+
+    def __init__(self, store: Store, conn: Connection, run: RunRow) -> None:
+        self.store = store
+        self.conn = conn
+        self.run = run
+
+    def counts(self) -> dict[str, dict[TIState, int]]:
+        return state_counts(self.conn, self.run.run_id)
+
+    def results(self, spec: DagSpec, task_ids: Iterable[str]) -> dict[str, Any]:
+        """Upstream results as arguments see them: a mapped task's non-None results by map_index."""
+        values: dict[str, Any] = {}
+        for tid in task_ids:
+            q = select(ti.state, ti.result).where(ti.run_id == self.run.run_id, ti.task_id == tid)
+            if spec.tasks[tid].mapped:
+                q = q.where(ti.state == TIState.SUCCESS.value, ti.result.is_not(None)).order_by(ti.map_index)
+                values[tid] = [json.loads(r.result) for r in self.conn.execute(q)]
+            else:
+                row = self.conn.execute(q.where(ti.map_index == -1)).first()
+                ok = row is not None and row.state == TIState.SUCCESS.value
+                values[tid] = _decode(row.result) if ok and row is not None else MISSING
+        return values
+
+    def _where_waiting(self, task_id: str) -> Any:
+        return and_(ti.run_id == self.run.run_id, ti.task_id == task_id, ti.state == TIState.SCHEDULED.value)
+
+    def settle(self, task_id: str, state: TIState, error: str | None = None) -> None:
+        """Give every waiting instance of `task_id` a final state without running it."""
+        self.conn.execute(
+            update(task_instance).where(self._where_waiting(task_id))
+            .values(state=state.value, ended_at=utcnow(), error=error)
+        )
+
+    def queue(self, task_id: str, args: str) -> None:
+        """Queue the (unmapped) task's waiting instance with its resolved arguments."""
+        self.conn.execute(
+            update(task_instance).where(self._where_waiting(task_id), ti.map_index == -1)
+            .values(state=TIState.QUEUED.value, args=args, queued_at=utcnow())
+        )
+
+    def expand(self, task_id: str, args: Sequence[str], max_tries: int) -> None:
+        """Turn the task's waiting instances into one queued instance per element of `args`.
+
+        The map_index -1 placeholder becomes 0..N-1 (N = 0: it is skipped). On a re-expansion, waiting
+        indexes get their new arguments, new ones are added, and waiting ones past the end are removed.
+        """
+        run_id, now, n = self.run.run_id, utcnow(), len(args)
+        key = and_(ti.run_id == run_id, ti.task_id == task_id)
+        existing = {r.map_index: r for r in self.conn.execute(select(ti.map_index, ti.state, ti.args).where(key))}
+        placeholder = existing.pop(-1, None)
+        if placeholder is not None:
+            if n == 0:
+                self.settle(task_id, TIState.SKIPPED)
+                return
+            self.conn.execute(delete(task_instance).where(key, ti.map_index == -1))
+        new = [
+            {"run_id": run_id, "task_id": task_id, "map_index": i, "dag_id": self.run.dag_id, "state": TIState.QUEUED.value,
+             "try_number": 0, "max_tries": max_tries, "args": a, "queued_at": now}
+            for i, a in enumerate(args) if i not in existing
+        ]
+        for start in range(0, len(new), 5000):
+            self.conn.execute(insert(task_instance), new[start : start + 5000])
+        waiting = TIState.SCHEDULED.value
+        for i, r in existing.items():
+            if r.state == waiting and i < n and r.args != args[i]:
+                self.conn.execute(update(task_instance).where(key, ti.map_index == i).values(args=args[i]))
+        self.conn.execute(
+            update(task_instance).where(key, ti.state == waiting, ti.map_index < n)
+            .values(state=TIState.QUEUED.value, queued_at=now)
+        )
+        self.conn.execute(
+            update(task_instance).where(key, ti.state == waiting, ti.map_index >= n)
+            .values(state=TIState.REMOVED.value, ended_at=now)
+        )
+
+    def finish(self, state: RunState) -> None:
+        self.conn.execute(
+            update(dag_run).where(dr.run_id == self.run.run_id).values(state=state.value, ended_at=utcnow())
+        )
+
+
+__all__ = ["FINISHED", "SQLAlchemyError", "Store", "or_"]
