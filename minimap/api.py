@@ -1,0 +1,108 @@
+"""Everything the CLI does, as plain functions: open a database, trigger, run, list."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from minimap import db
+from minimap.dag import DAG
+from minimap.exceptions import DefinitionError, MinimapError
+from minimap.expansion import ExpansionError, encode_args, expand
+from minimap.loader import load_dag
+from minimap.runner import drive
+from minimap.snapshot import DagSpec
+from minimap.states import RunState, TIState
+from minimap.storage import InstanceRow, RunRow, Store
+from minimap.worker import default_parallelism
+
+
+def open_store(url: str | None = None) -> Store:
+    """A store on `url` (default: MINIMAP_DATABASE_URL, else SQLite in MINIMAP_HOME), schema upgraded."""
+    return Store(db.connect(url))
+
+
+def initial_instances(spec: DagSpec) -> list[dict[str, Any]]:
+    """A new run's instances: one placeholder (map_index -1) per task, except that a task mapped over
+    literals alone is expanded at once (its length is known before anything runs)."""
+    rows: list[dict[str, Any]] = []
+    for tid, t in spec.tasks.items():
+        base = {"task_id": tid, "state": TIState.SCHEDULED.value, "max_tries": t.retries + 1}
+        if t.mapped and not t.refs():
+            try:
+                args = [encode_args(kw) for kw in expand(t, {})]
+            except ExpansionError as e:
+                raise DefinitionError(f"task {tid}: {e}") from None
+            if args:
+                rows.extend({**base, "map_index": i, "args": a} for i, a in enumerate(args))
+                continue
+        rows.append({**base, "map_index": -1})
+    return rows
+
+
+def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: str | None = None) -> RunRow:
+    """Create a run of `dag` (queued; a scheduler starts it) and return it."""
+    snapshot = dag.snapshot()
+    spec = DagSpec.from_json(snapshot)
+    now = datetime.now(timezone.utc)
+    run_id = run_id or f"manual__{now.isoformat(timespec='microseconds')}"
+    return store.create_run(
+        run_id, dag.dag_id, os.path.abspath(dag.fileloc), json.dumps(snapshot), dict(conf or {}),
+        initial_instances(spec),
+    )
+
+
+def trigger_file(store: Store, path: str, dag_id: str | None = None, conf: dict[str, Any] | None = None) -> RunRow:
+    """Load the DAG file and create a run of its DAG."""
+    dag = load_dag(path, dag_id)
+    dag.fileloc = os.path.abspath(path)
+    return trigger(store, dag, conf)
+
+
+def default_slots(spec: DagSpec, parallelism: int | None = None) -> int:
+    """Enough task processes to reach the DAG's cap, up to `parallelism`."""
+    return max(1, min(parallelism or default_parallelism(), spec.max_active_tasks))
+
+
+def run_to_end(
+    store: Store, run_id: str, workers: int | None = None, on_progress: Callable[[], None] | None = None,
+) -> RunState:
+    """Drive an existing run until it is finished here (other schedulers and workers may help)."""
+    spec = store.spec(run_id)
+    return drive(store, run_id, workers or default_slots(spec), on_progress=on_progress)
+
+
+def run(
+    path: str, dag_id: str | None = None, conf: dict[str, Any] | None = None, workers: int | None = None,
+    url: str | None = None, store: Store | None = None,
+) -> RunRow:
+    """Create a run of the DAG in `path` and drive it to the end; returns the finished run."""
+    store = store or open_store(url)
+    created = trigger_file(store, path, dag_id, conf)
+    run_to_end(store, created.run_id, workers)
+    return store.run(created.run_id)
+
+
+def resolve_run(store: Store, run_id: str | None = None, dag_id: str | None = None) -> RunRow:
+    """`run_id`, or the latest run (of `dag_id` if given)."""
+    return store.run(run_id) if run_id else store.latest_run(dag_id)
+
+
+def task_order(store: Store, run_id: str) -> list[str]:
+    """The run's task ids in definition order."""
+    return list(store.spec(run_id).tasks)
+
+
+def instances(
+    store: Store, run_id: str, task_id: str | None = None, states: list[TIState] | None = None,
+) -> list[InstanceRow]:
+    """The run's instances in task definition order, then map_index."""
+    spec = store.spec(run_id)
+    if task_id is not None and task_id not in spec.tasks:
+        raise MinimapError(f"run {run_id} has no task {task_id!r}; its tasks are {', '.join(spec.tasks)}")
+    order = {t: i for i, t in enumerate(spec.tasks)}
+    rows = store.instances(run_id, task_id, states)
+    return sorted(rows, key=lambda r: (order.get(r.task_id, len(order)), r.map_index))

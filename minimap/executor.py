@@ -1,0 +1,249 @@
+"""Task processes: each runs one attempt at a time in its own OS process, so that a timeout or a
+crash (os._exit, a segfault) ends that attempt only, never the worker that supervises it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from minimap.context import idempotency_key, reset_context, set_context
+from minimap.exceptions import FailNow, SkipTask
+
+LOG_LIMIT = int(os.environ.get("MINIMAP_LOG_LIMIT", str(64 * 1024)))  # characters kept per try
+
+
+@dataclass(frozen=True)
+class Job:
+    """One attempt to run: everything the task process needs, none of it a database handle."""
+
+    run_id: str
+    dag_id: str
+    dag_file: str
+    task_id: str
+    map_index: int
+    try_number: int
+    args: str | None
+    conf: dict[str, Any]
+    params: dict[str, Any]
+    mapped_over: bool
+    max_map_length: int
+    map_index_template: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, as the task process reports it."""
+
+    kind: str  # success | skipped | failed | fail_now
+    result: str | None = None  # JSON
+    label: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    log: str = ""
+    log_truncated: bool = False
+
+
+class _Capture(io.TextIOBase):
+    """Text sink that keeps the head and the tail of what was written, up to `limit` characters."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(limit // 2, 1)
+        self.head: list[str] = []
+        self.head_size = 0
+        self.tail: deque[str] = deque()
+        self.tail_size = 0
+        self.cut = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        n = len(s)
+        if self.head_size < self.half:
+            take = s[: self.half - self.head_size]
+            self.head.append(take)
+            self.head_size += len(take)
+            s = s[len(take) :]
+        if s:
+            self.tail.append(s)
+            self.tail_size += len(s)
+            while self.tail_size > self.half and self.tail:
+                extra = self.tail_size - self.half
+                first = self.tail[0]
+                if len(first) <= extra:
+                    self.tail.popleft()
+                    self.tail_size -= len(first)
+                    self.cut += len(first)
+                else:
+                    self.tail[0] = first[extra:]
+                    self.tail_size -= extra
+                    self.cut += extra
+        return n
+
+    def text(self) -> tuple[str, bool]:
+        middle = f"\n[... {self.cut} characters cut: minimap keeps {2 * self.half} per try ...]\n" if self.cut else ""
+        return "".join(self.head) + middle + "".join(self.tail), bool(self.cut)
+
+
+def _where(job: Job) -> str:
+    return f"task {job.task_id}" + (f"[{job.map_index}]" if job.map_index >= 0 else "")
+
+
+def _check_result(job: Job, value: Any) -> str | None:
+    """`value` as JSON; raises TypeError/ValueError naming the task, index and type when it cannot be."""
+    if job.mapped_over:
+        if value is None or not isinstance(value, (list, tuple, dict)):
+            raise TypeError(
+                f"{_where(job)} returned {'None' if value is None else 'a ' + type(value).__name__}, but a "
+                "downstream task maps over it: return a list or a dict"
+            )
+        if len(value) > job.max_map_length:
+            raise ValueError(
+                f"{_where(job)} returned {len(value)} items to map over, more than max_map_length="
+                f"{job.max_map_length} (raise it with DAG(max_map_length=...) or MINIMAP_MAX_MAP_LENGTH)"
+            )
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{_where(job)} returned a {type(value).__name__} that cannot be stored as JSON ({e}); return "
+            "JSON values (str, number, bool, None, list, dict)"
+        ) from None
+
+
+def _render_label(template: str | None, values: dict[str, Any]) -> str | None:
+    if not template:
+        return None
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        return SandboxedEnvironment().from_string(template).render(**values) or None
+    except Exception as e:  # a bad template must not fail the task
+        logging.getLogger(__name__).warning("map_index_template %r failed: %s", template, e)
+        return None
+
+
+def execute(job: Job) -> Outcome:
+    """Run one attempt in this process and report how it ended."""
+    from minimap.expansion import decode_args
+    from minimap.loader import load_dag
+
+    capture = _Capture(LOG_LIMIT)
+    context: dict[str, Any] = {
+        "dag_id": job.dag_id, "run_id": job.run_id, "task_id": job.task_id, "map_index": job.map_index,
+        "try_number": job.try_number, "conf": job.conf, "params": {**job.params, **job.conf},
+        "idempotency_key": idempotency_key(job.dag_id, job.run_id, job.task_id, job.map_index),
+    }
+    kwargs: dict[str, Any] = {}
+    handler = logging.StreamHandler(capture)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(old_level, logging.INFO))
+    token = set_context(context)
+    kind, result, error_type, error_message = "success", None, None, None
+    try:
+        with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
+            try:
+                dag = load_dag(job.dag_file, job.dag_id)
+                task = dag.get_task(job.task_id)
+                context.update(dag=dag, task=task)
+                kwargs = decode_args(job.args, dag.map_fns)
+                result = _check_result(job, task.fn(**kwargs))
+            except SkipTask as e:
+                kind, error_type, error_message = "skipped", type(e).__name__, str(e)
+            except BaseException as e:  # noqa: B036 -- whatever the task raises ends this attempt only
+                kind = "fail_now" if isinstance(e, FailNow) else "failed"
+                error_type, error_message = type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else ""
+                traceback.print_exc(file=capture)
+    finally:
+        reset_context(token)
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    label = _render_label(job.map_index_template, {**kwargs, **context})
+    log, truncated = capture.text()
+    return Outcome(kind, result, label, error_type, error_message, log, truncated)
+
+
+def _child_main(conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group; the worker, not its task processes, decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        conn.send(execute(job))
+
+
+class TaskProcess:
+    """A child process that runs attempts one after another; replaced when it times out or dies."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_child_main, args=(child,), daemon=True, name="minimap-task")
+        self.process.start()
+        child.close()
+        self.job: Any = None  # what the worker sent, while busy
+        self.deadline: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def send(self, job: Job, payload: Any, deadline: float | None) -> None:
+        self.conn.send(job)
+        self.job = payload
+        self.deadline = deadline
+
+    def receive(self) -> Outcome | None:
+        """The finished attempt's outcome, or None if the process died instead."""
+        try:
+            outcome = self.conn.recv()
+        except (EOFError, OSError):
+            return None
+        self.job = None
+        self.deadline = None
+        return outcome  # type: ignore[no-any-return]
+
+    def exit_description(self) -> str:
+        self.process.join(timeout=1)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            try:
+                return f"the task process was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"the task process was killed by signal {-code}"
+        return f"the task process exited with code {code}"
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        """Ask an idle process to exit."""
+        try:
+            self.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.kill()

@@ -1,0 +1,60 @@
+"""The scheduler loop: apply `decisions.decide` to a run under its row lock. Never imports user code."""
+
+from __future__ import annotations
+
+import logging
+
+from minimap.decisions import FinishRun, Prepare, Settle, decide
+from minimap.expansion import ExpansionError, call_kwargs, encode_args, expand
+from minimap.snapshot import DagSpec, TaskSpec
+from minimap.states import RunState, TIState
+from minimap.storage import RunTx, Store
+
+log = logging.getLogger(__name__)
+
+FINISHED_RUN = (RunState.SUCCESS, RunState.FAILED)
+
+
+class Scheduler:
+    """Moves runs forward: starts queued runs, expands and queues ready tasks, settles, finishes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def tick(self, run_id: str) -> RunState:
+        """One scheduling pass over `run_id`; returns the run's state afterwards."""
+        spec = self.store.spec(run_id)
+        run = self.store.run(run_id)
+        if run.state is RunState.QUEUED:
+            self.store.start_runs(run.dag_id, spec.max_active_runs)
+        with self.store.scheduling(run_id) as tx:
+            if tx.run.state is not RunState.RUNNING:
+                return tx.run.state
+            for _ in range(2 * len(spec.tasks) + 2):  # each pass settles at least one task, or stops
+                actions = decide(spec, tx.counts())
+                if not actions:
+                    break
+                for action in actions:
+                    if isinstance(action, Prepare):
+                        self._prepare(tx, spec, spec.tasks[action.task_id])
+                    elif isinstance(action, Settle):
+                        log.info("run %s: task %s is %s", run_id, action.task_id, action.state)
+                        tx.settle(action.task_id, action.state)
+                    elif isinstance(action, FinishRun):
+                        log.info("run %s finished: %s", run_id, action.state)
+                        tx.finish(action.state)
+                        return action.state
+            return RunState.RUNNING
+
+    def _prepare(self, tx: RunTx, spec: DagSpec, task: TaskSpec) -> None:
+        values = tx.results(spec, task.refs())
+        try:
+            if task.mapped:
+                args = [encode_args(kw) for kw in expand(task, values)]
+                log.info("run %s: task %s expands to %d instances", tx.run.run_id, task.task_id, len(args))
+                tx.expand(task.task_id, args, task.retries + 1)
+            else:
+                tx.queue(task.task_id, encode_args(call_kwargs(task, values)))
+        except ExpansionError as e:
+            log.warning("run %s: task %s cannot be expanded: %s", tx.run.run_id, task.task_id, e)
+            tx.settle(task.task_id, TIState.UPSTREAM_FAILED, error=f"cannot expand: {e}")
