@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from minimap import db
+from minimap import clearing, db
+from minimap.clearing import Instance
 from minimap.dag import DAG
-from minimap.exceptions import DefinitionError, MinimapError
+from minimap.defaults import PARALLELISM
+from minimap.exceptions import ClearError, DefinitionError, NotFoundError
 from minimap.expansion import ExpansionError, encode_args, expand
 from minimap.loader import load_dag
 from minimap.runner import drive
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.storage import InstanceRow, RunRow, Store
-from minimap.worker import default_parallelism
 
 
 def open_store(url: str | None = None) -> Store:
@@ -50,7 +51,11 @@ def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: 
     now = datetime.now(timezone.utc)
     run_id = run_id or f"manual__{now.isoformat(timespec='microseconds')}"
     return store.create_run(
-        run_id, dag.dag_id, os.path.abspath(dag.fileloc), json.dumps(snapshot), dict(conf or {}),
+        run_id,
+        dag.dag_id,
+        os.path.abspath(dag.fileloc),
+        json.dumps(snapshot),
+        dict(conf or {}),
         initial_instances(spec),
     )
 
@@ -64,11 +69,14 @@ def trigger_file(store: Store, path: str, dag_id: str | None = None, conf: dict[
 
 def default_slots(spec: DagSpec, parallelism: int | None = None) -> int:
     """Enough task processes to reach the DAG's cap, up to `parallelism`."""
-    return max(1, min(parallelism or default_parallelism(), spec.max_active_tasks))
+    return max(1, min(parallelism or PARALLELISM, spec.max_active_tasks))
 
 
 def run_to_end(
-    store: Store, run_id: str, workers: int | None = None, on_progress: Callable[[], None] | None = None,
+    store: Store,
+    run_id: str,
+    workers: int | None = None,
+    on_progress: Callable[[], None] | None = None,
 ) -> RunState:
     """Drive an existing run until it is finished here (other schedulers and workers may help)."""
     spec = store.spec(run_id)
@@ -76,8 +84,12 @@ def run_to_end(
 
 
 def run(
-    path: str, dag_id: str | None = None, conf: dict[str, Any] | None = None, workers: int | None = None,
-    url: str | None = None, store: Store | None = None,
+    path: str,
+    dag_id: str | None = None,
+    conf: dict[str, Any] | None = None,
+    workers: int | None = None,
+    url: str | None = None,
+    store: Store | None = None,
 ) -> RunRow:
     """Create a run of the DAG in `path` and drive it to the end; returns the finished run."""
     store = store or open_store(url)
@@ -97,12 +109,65 @@ def task_order(store: Store, run_id: str) -> list[str]:
 
 
 def instances(
-    store: Store, run_id: str, task_id: str | None = None, states: list[TIState] | None = None,
+    store: Store,
+    run_id: str,
+    task_id: str | None = None,
+    states: list[TIState] | None = None,
 ) -> list[InstanceRow]:
     """The run's instances in task definition order, then map_index."""
     spec = store.spec(run_id)
     if task_id is not None and task_id not in spec.tasks:
-        raise MinimapError(f"run {run_id} has no task {task_id!r}; its tasks are {', '.join(spec.tasks)}")
+        raise NotFoundError(f"run {run_id} has no task {task_id!r}; its tasks are {', '.join(spec.tasks)}")
     order = {t: i for i, t in enumerate(spec.tasks)}
     rows = store.instances(run_id, task_id, states)
     return sorted(rows, key=lambda r: (order.get(r.task_id, len(order)), r.map_index))
+
+
+def resume(
+    store: Store,
+    run_id: str,
+    workers: int | None = None,
+    on_progress: Callable[[], None] | None = None,
+) -> RunState:
+    """Drive an unfinished run to its end from the database alone; what succeeded is not run again."""
+    return run_to_end(store, run_id, workers, on_progress)
+
+
+ClearTarget = str | tuple[str, int]
+
+
+def clear(
+    store: Store,
+    run_id: str,
+    targets: Sequence[ClearTarget],
+    only_states: Sequence[TIState] | None = None,
+    downstream_all: bool = False,
+    dry_run: bool = False,
+) -> list[Instance]:
+    """Reset instances to run again (Airflow's shape: task ids, or (task_id, map_index) pairs).
+
+    Every downstream instance that has not succeeded is reset too, so the run can finish; downstream
+    instances that succeeded are kept unless `downstream_all`. Returns what was (or, with `dry_run`,
+    would be) reset. A target that is unknown or running raises, and then nothing changes.
+    """
+    spec = store.spec(run_id)
+    wanted = [(t, None) if isinstance(t, str) else (t[0], t[1]) for t in targets]
+    with store.scheduling(run_id) as tx:
+        found = [Instance(*row) for row in tx.instance_states()]
+        reset = clearing.plan(spec, found, wanted, only_states, downstream_all)
+        if reset and not dry_run:
+            tx.reset([(i.task_id, i.map_index) for i in reset], {t: s.retries for t, s in spec.tasks.items()})
+    return reset
+
+
+def clear_targets(store: Store, run_id: str, task_id: str | None, map_indexes: Sequence[int]) -> list[ClearTarget]:
+    """--task/--map-index as clear targets; without --task, the one mapped task having those indexes."""
+    if task_id is None:
+        if not map_indexes:
+            raise ClearError("say what to clear: --task T, --map-index N, or both")
+        spec = store.spec(run_id)
+        rows = store.instances(run_id, map_indexes=list(map_indexes))
+        task_id = clearing.resolve_task(spec, [Instance(r.task_id, r.map_index, r.state) for r in rows], map_indexes)
+    if not map_indexes:
+        return [task_id]
+    return [(task_id, i) for i in map_indexes]

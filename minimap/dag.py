@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+from minimap.defaults import MAX_MAP_LENGTH
 from minimap.exceptions import DefinitionError
 from minimap.taskflow import Task, seconds, where
 from minimap.xcomarg import XComArg, iter_xcomargs, literal, to_expr
 
 SNAPSHOT_VERSION = 1
-
-
-def default_max_map_length() -> int:
-    """Airflow's default (1024), or MINIMAP_MAX_MAP_LENGTH."""
-    return int(os.environ.get("MINIMAP_MAX_MAP_LENGTH", "1024"))
 
 
 class DagContext:
@@ -62,7 +57,7 @@ class DAG:
         self.default_args = dict(default_args or {})
         self.max_active_runs = max_active_runs
         self.max_active_tasks = max_active_tasks
-        self.max_map_length = max_map_length or default_max_map_length()
+        self.max_map_length = max_map_length or MAX_MAP_LENGTH
         self.params = dict(params or {})
         self.other = other  # Airflow keywords minimap stores but does not act on
         self.fileloc = where().rsplit(":", 1)[0]
@@ -174,12 +169,8 @@ class DAG:
                 "map_index_template": o.map_index_template,
                 "mapped_over": tid in mapped_over,
                 "kwargs": {k: to_expr(v, what) for k, v in t.op_kwargs.items()},
-                "expand": None
-                if t.expand_input is None
-                else {k: to_expr(v, what) for k, v in t.expand_input.items()},
-                "expand_kwargs": None
-                if t.expand_kwargs_input is None
-                else to_expr(t.expand_kwargs_input, what),
+                "expand": None if t.expand_input is None else {k: to_expr(v, what) for k, v in t.expand_input.items()},
+                "expand_kwargs": None if t.expand_kwargs_input is None else to_expr(t.expand_kwargs_input, what),
             }
         return {
             "version": SNAPSHOT_VERSION,

@@ -75,7 +75,9 @@ def make_engine(url: str | None = None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseError(f"invalid database URL {mask(url)!r}: expected e.g. postgresql+psycopg://user@host/db") from None
+        raise DatabaseError(
+            f"invalid database URL {mask(url)!r}: expected e.g. postgresql+psycopg://user@host/db"
+        ) from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise DatabaseError(f"unsupported database {backend!r} in {mask(url)}: use sqlite or postgresql+psycopg")

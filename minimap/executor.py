@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import multiprocessing
-import os
 import signal
 import traceback
 from collections import deque
@@ -17,9 +16,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from minimap.context import idempotency_key, reset_context, set_context
+from minimap.defaults import LOG_LIMIT
 from minimap.exceptions import FailNow, SkipTask
-
-LOG_LIMIT = int(os.environ.get("MINIMAP_LOG_LIMIT", str(64 * 1024)))  # characters kept per try
 
 
 @dataclass(frozen=True)
@@ -142,8 +140,13 @@ def execute(job: Job) -> Outcome:
 
     capture = _Capture(LOG_LIMIT)
     context: dict[str, Any] = {
-        "dag_id": job.dag_id, "run_id": job.run_id, "task_id": job.task_id, "map_index": job.map_index,
-        "try_number": job.try_number, "conf": job.conf, "params": {**job.params, **job.conf},
+        "dag_id": job.dag_id,
+        "run_id": job.run_id,
+        "task_id": job.task_id,
+        "map_index": job.map_index,
+        "try_number": job.try_number,
+        "conf": job.conf,
+        "params": {**job.params, **job.conf},
         "idempotency_key": idempotency_key(job.dag_id, job.run_id, job.task_id, job.map_index),
     }
     kwargs: dict[str, Any] = {}
@@ -167,8 +170,14 @@ def execute(job: Job) -> Outcome:
                 kind, error_type, error_message = "skipped", type(e).__name__, str(e)
             except BaseException as e:  # noqa: B036 -- whatever the task raises ends this attempt only
                 kind = "fail_now" if isinstance(e, FailNow) else "failed"
-                error_type, error_message = type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else ""
-                traceback.print_exc(file=capture)
+                error_type, error_message = (
+                    type(e).__name__,
+                    str(e).strip().splitlines()[0] if str(e).strip() else "",
+                )
+                # the task's own frames only: the first frame is this function's call
+                traceback.print_exception(
+                    type(e), e, e.__traceback__.tb_next if e.__traceback__ else None, file=capture
+                )
     finally:
         reset_context(token)
         root.removeHandler(handler)
@@ -215,12 +224,12 @@ class TaskProcess:
     def receive(self) -> Outcome | None:
         """The finished attempt's outcome, or None if the process died instead."""
         try:
-            outcome = self.conn.recv()
+            outcome: Outcome = self.conn.recv()
         except (EOFError, OSError):
             return None
         self.job = None
         self.deadline = None
-        return outcome  # type: ignore[no-any-return]
+        return outcome
 
     def exit_description(self) -> str:
         self.process.join(timeout=1)

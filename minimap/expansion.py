@@ -65,7 +65,7 @@ def evaluate(expr: Mapping[str, Any], values: Mapping[str, Any], strict: bool) -
         seqs = [_as_sequence(evaluate(e, values, strict), "an input of .zip()") for e in expr["zip"]]
         if "fill" in expr:
             return [list(t) for t in itertools.zip_longest(*seqs, fillvalue=expr["fill"])]
-        return [list(t) for t in zip(*seqs)]
+        return [list(t) for t in zip(*seqs, strict=False)]  # Airflow: the shortest wins
     if "concat" in expr:
         return [x for e in expr["concat"] for x in _as_sequence(evaluate(e, values, strict), "an input of .concat()")]
     if "list" in expr:
@@ -96,10 +96,8 @@ def expand(task: TaskSpec, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         return out
     assert task.expand is not None
     names = list(task.expand)
-    seqs = [
-        _as_sequence(evaluate(task.expand[n], values, strict=True), f"the input of expand({n}=...)") for n in names
-    ]
-    return [{**constants, **dict(zip(names, combo))} for combo in itertools.product(*seqs)]
+    seqs = [_as_sequence(evaluate(task.expand[n], values, strict=True), f"the input of expand({n}=...)") for n in names]
+    return [{**constants, **dict(zip(names, combo, strict=True))} for combo in itertools.product(*seqs)]
 
 
 def _plain(value: Any, path: list[Any], fx: list[list[Any]]) -> Any:

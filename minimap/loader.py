@@ -19,8 +19,8 @@ def _location(path: str, exc: BaseException) -> str:
     """`file:line` of the innermost traceback frame in the DAG file (else the innermost one)."""
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [f for f in frames if os.path.abspath(f.filename) == path]
-    frame = (inside or frames or [None])[-1]
-    return f"{frame.filename}:{frame.lineno}" if frame is not None else path
+    chosen = inside or frames
+    return f"{chosen[-1].filename}:{chosen[-1].lineno}" if chosen else path
 
 
 def load_file(path: str) -> list[DAG]:

@@ -6,14 +6,21 @@ import logging
 import time
 from collections.abc import Callable
 
+from minimap.defaults import LEASE_TIMEOUT, POLL_INTERVAL
 from minimap.scheduler import FINISHED_RUN, Scheduler
 from minimap.states import RunState
 from minimap.storage import Store
-from minimap.worker import Worker
+from minimap.worker import Worker, pid_alive
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.2  # seconds between passes when nothing happened here (others may have acted)
+
+def reclaim(store: Store, hostname: str) -> int:
+    """Fail or retry attempts whose worker is gone; how many."""
+    lost = store.reclaim_lost(LEASE_TIMEOUT, hostname, pid_alive)
+    for line in lost:
+        log.warning("reclaimed %s", line)
+    return len(lost)
 
 
 def drive(
@@ -33,8 +40,11 @@ def drive(
     worker.start()
     reason = "run finished"
     try:
-        changed, last_tick = True, 0.0
+        changed, last_tick, next_reclaim = True, 0.0, 0.0
         while True:
+            if time.monotonic() >= next_reclaim:
+                changed |= reclaim(store, worker.hostname) > 0
+                next_reclaim = time.monotonic() + min(LEASE_TIMEOUT / 3, 5.0)
             if changed or time.monotonic() - last_tick >= POLL_INTERVAL:
                 state = scheduler.tick(run_id)
                 last_tick = time.monotonic()

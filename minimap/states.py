@@ -22,16 +22,12 @@ class TIState(str, Enum):
         return self.value
 
 
-FINISHED = frozenset(
-    {TIState.SUCCESS, TIState.FAILED, TIState.UPSTREAM_FAILED, TIState.SKIPPED, TIState.REMOVED}
-)
+FINISHED = frozenset({TIState.SUCCESS, TIState.FAILED, TIState.UPSTREAM_FAILED, TIState.SKIPPED, TIState.REMOVED})
 UNFINISHED = frozenset(set(TIState) - FINISHED)
 
 # Which state may follow which. A clear moves any instance that is not running back to SCHEDULED.
 TRANSITIONS: dict[TIState, frozenset[TIState]] = {
-    TIState.SCHEDULED: frozenset(
-        {TIState.QUEUED, TIState.SKIPPED, TIState.UPSTREAM_FAILED, TIState.REMOVED}
-    ),
+    TIState.SCHEDULED: frozenset({TIState.QUEUED, TIState.SKIPPED, TIState.UPSTREAM_FAILED, TIState.REMOVED}),
     TIState.QUEUED: frozenset({TIState.RUNNING, TIState.SCHEDULED, TIState.REMOVED}),
     TIState.RUNNING: frozenset(
         {TIState.SUCCESS, TIState.FAILED, TIState.UP_FOR_RETRY, TIState.SKIPPED, TIState.QUEUED}

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, not_, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, not_, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from minimap.claims import Slot, pick
 from minimap.db import mask, short
@@ -27,7 +27,7 @@ from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.expansion import MISSING
 from minimap.models import dag_run, task_instance, task_try, worker
 from minimap.snapshot import DagSpec
-from minimap.states import FINISHED, RunState, TIState
+from minimap.states import RunState, TIState
 
 ti = task_instance.c
 tr = task_try.c
@@ -62,8 +62,15 @@ class RunRow:
     @classmethod
     def from_row(cls, r: Any) -> RunRow:
         return cls(
-            r.id, r.run_id, r.dag_id, RunState(r.state), r.dag_file, json.loads(r.conf),
-            r.created_at, r.started_at, r.ended_at,
+            r.id,
+            r.run_id,
+            r.dag_id,
+            RunState(r.state),
+            r.dag_file,
+            json.loads(r.conf),
+            r.created_at,
+            r.started_at,
+            r.ended_at,
         )
 
 
@@ -88,8 +95,19 @@ class InstanceRow:
     @classmethod
     def from_row(cls, r: Any) -> InstanceRow:
         return cls(
-            r.run_id, r.task_id, r.map_index, TIState(r.state), r.try_number, r.max_tries, r.label,
-            r.error, _decode(r.result), r.started_at, r.ended_at, r.hostname, r.pid,
+            r.run_id,
+            r.task_id,
+            r.map_index,
+            TIState(r.state),
+            r.try_number,
+            r.max_tries,
+            r.label,
+            r.error,
+            _decode(r.result),
+            r.started_at,
+            r.ended_at,
+            r.hostname,
+            r.pid,
         )
 
 
@@ -114,8 +132,19 @@ class TryRow:
     @classmethod
     def from_row(cls, r: Any) -> TryRow:
         return cls(
-            r.run_id, r.task_id, r.map_index, r.try_number, TIState(r.state), r.started_at, r.ended_at,
-            r.hostname, r.pid, r.error_type, r.error_message, r.log, bool(r.log_truncated),
+            r.run_id,
+            r.task_id,
+            r.map_index,
+            r.try_number,
+            TIState(r.state),
+            r.started_at,
+            r.ended_at,
+            r.hostname,
+            r.pid,
+            r.error_type,
+            r.error_message,
+            r.log,
+            bool(r.log_truncated),
         )
 
 
@@ -193,17 +222,29 @@ class Store:
     # --- runs -------------------------------------------------------------------------------
 
     def create_run(
-        self, run_id: str, dag_id: str, dag_file: str, snapshot: str, conf: dict[str, Any],
+        self,
+        run_id: str,
+        dag_id: str,
+        dag_file: str,
+        snapshot: str,
+        conf: dict[str, Any],
         instances: Sequence[dict[str, Any]],
     ) -> RunRow:
         """Insert a run (queued) and its first instances in one transaction."""
         now = utcnow()
         try:
             with self._tx() as conn:
-                conn.execute(insert(dag_run).values(
-                    run_id=run_id, dag_id=dag_id, state=RunState.QUEUED.value, dag_file=dag_file,
-                    snapshot=snapshot, conf=json.dumps(conf), created_at=now,
-                ))
+                conn.execute(
+                    insert(dag_run).values(
+                        run_id=run_id,
+                        dag_id=dag_id,
+                        state=RunState.QUEUED.value,
+                        dag_file=dag_file,
+                        snapshot=snapshot,
+                        conf=json.dumps(conf),
+                        created_at=now,
+                    )
+                )
                 rows = [{"run_id": run_id, "dag_id": dag_id, "try_number": 0, **i} for i in instances]
                 for start in range(0, len(rows), 5000):
                     conn.execute(insert(task_instance), rows[start : start + 5000])
@@ -227,7 +268,9 @@ class Store:
         with self._tx() as conn:
             row = conn.execute(q).first()
         if row is None:
-            raise NotFoundError(f"no runs of DAG {dag_id!r} yet" if dag_id else "no runs yet; start one with `minimap run FILE`")
+            raise NotFoundError(
+                f"no runs of DAG {dag_id!r} yet" if dag_id else "no runs yet; start one with `minimap run FILE`"
+            )
         return RunRow.from_row(row)
 
     def runs(self, limit: int = 50, dag_id: str | None = None) -> list[RunRow]:
@@ -282,8 +325,7 @@ class Store:
             starting = [r.id for r in rows if r.state == RunState.QUEUED.value][: max(free, 0)]
             if starting:
                 conn.execute(
-                    update(dag_run).where(dr.id.in_(starting))
-                    .values(state=RunState.RUNNING.value, started_at=utcnow())
+                    update(dag_run).where(dr.id.in_(starting)).values(state=RunState.RUNNING.value, started_at=utcnow())
                 )
 
     @contextmanager
@@ -300,16 +342,29 @@ class Store:
     def register_worker(self, worker_id: str, hostname: str, pid: int) -> None:
         now = utcnow()
         with self._tx() as conn:
-            conn.execute(insert(worker).values(
-                worker_id=worker_id, hostname=hostname, pid=pid, started_at=now, heartbeat_at=now, state="running",
-            ))
+            conn.execute(
+                insert(worker).values(
+                    worker_id=worker_id,
+                    hostname=hostname,
+                    pid=pid,
+                    started_at=now,
+                    heartbeat_at=now,
+                    state="running",
+                )
+            )
 
     def heartbeat(self, worker_id: str, state: str = "running") -> None:
         with self._tx() as conn:
             conn.execute(update(worker).where(wk.worker_id == worker_id).values(heartbeat_at=utcnow(), state=state))
 
     def claim(
-        self, worker_id: str, hostname: str, pid: int, want: int, parallelism: int, run_id: str | None = None,
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        want: int,
+        parallelism: int,
+        run_id: str | None = None,
     ) -> list[Claimed]:
         """Claim up to `want` ready instances (of `run_id` if given) without exceeding any cap."""
         if want <= 0:
@@ -329,23 +384,50 @@ class Store:
                 q = (
                     update(task_instance)
                     .where(
-                        ti.run_id == rid, ti.task_id == tid, ti.map_index.in_([s.map_index for s in group]),
+                        ti.run_id == rid,
+                        ti.task_id == tid,
+                        ti.map_index.in_([s.map_index for s in group]),
                         ti.state.in_([TIState.QUEUED.value, TIState.UP_FOR_RETRY.value]),
                     )
                     .values(
-                        state=TIState.RUNNING.value, try_number=ti.try_number + 1, started_at=now, ended_at=None,
-                        next_retry_at=None, error=None, hostname=hostname, pid=pid, worker_id=worker_id,
+                        state=TIState.RUNNING.value,
+                        try_number=ti.try_number + 1,
+                        started_at=now,
+                        ended_at=None,
+                        next_retry_at=None,
+                        error=None,
+                        hostname=hostname,
+                        pid=pid,
+                        worker_id=worker_id,
                     )
                     .returning(ti.map_index, ti.try_number, ti.max_tries, ti.args)
                 )
                 for r in conn.execute(q):
-                    claimed.append(Claimed(rid, spec.dag_id, dag_file, tid, r.map_index, r.try_number, r.max_tries, r.args, now))
+                    claimed.append(
+                        Claimed(
+                            rid,
+                            spec.dag_id,
+                            dag_file,
+                            tid,
+                            r.map_index,
+                            r.try_number,
+                            r.max_tries,
+                            r.args,
+                            now,
+                        )
+                    )
         return claimed
 
     def _choose(
-        self, conn: Connection, running: list[Slot], want: int, parallelism: int, run_id: str | None, now: datetime,
+        self,
+        conn: Connection,
+        running: list[Slot],
+        want: int,
+        parallelism: int,
+        run_id: str | None,
+        now: datetime,
     ) -> list[Slot]:
-        """Ready instances to claim: queued first, then retries that are due; skips (run, task) pairs at a cap."""
+        """Ready instances to claim: queued ones, then due retries; passes (run, task) pairs at a cap."""
         cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
         chosen: list[Slot] = []
         blocked: set[tuple[str, str]] = set()
@@ -383,12 +465,20 @@ class Store:
                 res = conn.execute(
                     update(task_instance)
                     .where(
-                        ti.run_id == k.run_id, ti.task_id == k.task_id, ti.map_index == k.map_index,
-                        ti.state == TIState.RUNNING.value, ti.try_number == k.try_number, ti.worker_id == worker_id,
+                        ti.run_id == k.run_id,
+                        ti.task_id == k.task_id,
+                        ti.map_index == k.map_index,
+                        ti.state == TIState.RUNNING.value,
+                        ti.try_number == k.try_number,
+                        ti.worker_id == worker_id,
                     )
                     .values(
-                        state=c.state.value, result=c.result, label=c.label, error=c.error_line,
-                        ended_at=c.ended_at, next_retry_at=c.next_retry_at,
+                        state=c.state.value,
+                        result=c.result,
+                        label=c.label,
+                        error=c.error_line,
+                        ended_at=c.ended_at,
+                        next_retry_at=c.next_retry_at,
                     )
                 )
                 if res.rowcount:
@@ -402,10 +492,19 @@ class Store:
         host, pid, _ = worker_id.rsplit(":", 2)  # workers are named host:pid:nonce
         k = c.claimed
         return {
-            "run_id": k.run_id, "task_id": k.task_id, "map_index": k.map_index, "try_number": k.try_number,
+            "run_id": k.run_id,
+            "task_id": k.task_id,
+            "map_index": k.map_index,
+            "try_number": k.try_number,
             "state": TIState.FAILED.value if c.state is TIState.UP_FOR_RETRY else c.state.value,
-            "started_at": k.started_at, "ended_at": c.ended_at, "hostname": host, "pid": int(pid) if pid.isdigit() else None,
-            "error_type": c.error_type, "error_message": c.error_message, "log": c.log, "log_truncated": c.log_truncated,
+            "started_at": k.started_at,
+            "ended_at": c.ended_at,
+            "hostname": host,
+            "pid": int(pid) if pid.isdigit() else None,
+            "error_type": c.error_type,
+            "error_message": c.error_message,
+            "log": c.log,
+            "log_truncated": c.log_truncated,
         }
 
     def hand_back(self, worker_id: str, claimed: Iterable[Claimed], reason: str) -> int:
@@ -417,8 +516,12 @@ class Store:
                 res = conn.execute(
                     update(task_instance)
                     .where(
-                        ti.run_id == k.run_id, ti.task_id == k.task_id, ti.map_index == k.map_index,
-                        ti.state == TIState.RUNNING.value, ti.try_number == k.try_number, ti.worker_id == worker_id,
+                        ti.run_id == k.run_id,
+                        ti.task_id == k.task_id,
+                        ti.map_index == k.map_index,
+                        ti.state == TIState.RUNNING.value,
+                        ti.try_number == k.try_number,
+                        ti.worker_id == worker_id,
                     )
                     .values(state=TIState.QUEUED.value, max_tries=ti.max_tries + 1, error=reason, queued_at=now)
                 )
@@ -429,6 +532,85 @@ class Store:
                 conn.execute(insert(task_try), done)
         return len(done)
 
+    def reclaim_lost(self, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool]) -> list[str]:
+        """Fail (or send to retry) attempts whose worker stopped heartbeating; a description of each.
+
+        A worker is lost when its last heartbeat is older than `lease_timeout`, or at once when it ran on
+        this host and its process no longer exists.
+        """
+        now = utcnow()
+        found: list[str] = []
+        with self._tx() as conn:
+            q = (
+                select(
+                    ti.run_id,
+                    ti.task_id,
+                    ti.map_index,
+                    ti.try_number,
+                    ti.max_tries,
+                    ti.started_at,
+                    ti.worker_id,
+                    wk.hostname,
+                    wk.pid,
+                    wk.heartbeat_at,
+                )
+                .select_from(task_instance.outerjoin(worker, wk.worker_id == ti.worker_id))
+                .where(ti.state == TIState.RUNNING.value)
+            )
+            tries = []
+            for r in conn.execute(q):
+                stale = r.heartbeat_at is None or (now - r.heartbeat_at).total_seconds() > lease_timeout
+                gone = r.hostname == hostname and r.pid is not None and not is_alive(r.pid)
+                if not (stale or gone):
+                    continue
+                who = f"{r.hostname}:{r.pid}" if r.hostname else str(r.worker_id)
+                reason = (
+                    f"worker {who} is gone (its process no longer exists)"
+                    if gone
+                    else f"worker {who} stopped heartbeating"
+                )
+                retry = r.try_number < r.max_tries
+                spec = self.spec(r.run_id, conn)
+                delay = spec.tasks[r.task_id].retry_delay_after(r.try_number) if retry else 0
+                res = conn.execute(
+                    update(task_instance)
+                    .where(
+                        ti.run_id == r.run_id,
+                        ti.task_id == r.task_id,
+                        ti.map_index == r.map_index,
+                        ti.state == TIState.RUNNING.value,
+                        ti.try_number == r.try_number,
+                    )
+                    .values(
+                        state=(TIState.UP_FOR_RETRY if retry else TIState.FAILED).value,
+                        error=f"WorkerLost: {reason}",
+                        ended_at=now,
+                        next_retry_at=now + timedelta(seconds=delay) if retry else None,
+                    )
+                )
+                if res.rowcount:
+                    found.append(f"{r.task_id}[{r.map_index}] try {r.try_number} of run {r.run_id}: {reason}")
+                    tries.append(
+                        {
+                            "run_id": r.run_id,
+                            "task_id": r.task_id,
+                            "map_index": r.map_index,
+                            "try_number": r.try_number,
+                            "state": TIState.FAILED.value,
+                            "started_at": r.started_at,
+                            "ended_at": now,
+                            "hostname": r.hostname,
+                            "pid": r.pid,
+                            "error_type": "WorkerLost",
+                            "error_message": reason,
+                            "log": None,
+                            "log_truncated": False,
+                        }
+                    )
+            if tries:
+                conn.execute(insert(task_try), tries)
+        return found
+
     # --- reading ----------------------------------------------------------------------------
 
     def counts(self, run_id: str) -> dict[str, dict[TIState, int]]:
@@ -437,7 +619,10 @@ class Store:
             return state_counts(conn, run_id)
 
     def instances(
-        self, run_id: str, task_id: str | None = None, states: Sequence[TIState] | None = None,
+        self,
+        run_id: str,
+        task_id: str | None = None,
+        states: Sequence[TIState] | None = None,
         map_indexes: Sequence[int] | None = None,
     ) -> list[InstanceRow]:
         """Instances of a run in (task definition order is the caller's) task_id, map_index order."""
@@ -493,14 +678,16 @@ class RunTx:
     def settle(self, task_id: str, state: TIState, error: str | None = None) -> None:
         """Give every waiting instance of `task_id` a final state without running it."""
         self.conn.execute(
-            update(task_instance).where(self._where_waiting(task_id))
+            update(task_instance)
+            .where(self._where_waiting(task_id))
             .values(state=state.value, ended_at=utcnow(), error=error)
         )
 
     def queue(self, task_id: str, args: str) -> None:
         """Queue the (unmapped) task's waiting instance with its resolved arguments."""
         self.conn.execute(
-            update(task_instance).where(self._where_waiting(task_id), ti.map_index == -1)
+            update(task_instance)
+            .where(self._where_waiting(task_id), ti.map_index == -1)
             .values(state=TIState.QUEUED.value, args=args, queued_at=utcnow())
         )
 
@@ -520,9 +707,19 @@ class RunTx:
                 return
             self.conn.execute(delete(task_instance).where(key, ti.map_index == -1))
         new = [
-            {"run_id": run_id, "task_id": task_id, "map_index": i, "dag_id": self.run.dag_id, "state": TIState.QUEUED.value,
-             "try_number": 0, "max_tries": max_tries, "args": a, "queued_at": now}
-            for i, a in enumerate(args) if i not in existing
+            {
+                "run_id": run_id,
+                "task_id": task_id,
+                "map_index": i,
+                "dag_id": self.run.dag_id,
+                "state": TIState.QUEUED.value,
+                "try_number": 0,
+                "max_tries": max_tries,
+                "args": a,
+                "queued_at": now,
+            }
+            for i, a in enumerate(args)
+            if i not in existing
         ]
         for start in range(0, len(new), 5000):
             self.conn.execute(insert(task_instance), new[start : start + 5000])
@@ -531,18 +728,50 @@ class RunTx:
             if r.state == waiting and i < n and r.args != args[i]:
                 self.conn.execute(update(task_instance).where(key, ti.map_index == i).values(args=args[i]))
         self.conn.execute(
-            update(task_instance).where(key, ti.state == waiting, ti.map_index < n)
+            update(task_instance)
+            .where(key, ti.state == waiting, ti.map_index < n)
             .values(state=TIState.QUEUED.value, queued_at=now)
         )
         self.conn.execute(
-            update(task_instance).where(key, ti.state == waiting, ti.map_index >= n)
+            update(task_instance)
+            .where(key, ti.state == waiting, ti.map_index >= n)
             .values(state=TIState.REMOVED.value, ended_at=now)
         )
+
+    def instance_states(self) -> list[tuple[str, int, TIState]]:
+        q = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == self.run.run_id)
+        return [(r.task_id, r.map_index, TIState(r.state)) for r in self.conn.execute(q)]
+
+    def reset(self, keys: Sequence[tuple[str, int]], retries: dict[str, int]) -> None:
+        """Send instances back to be scheduled with fresh tries (try_number keeps counting)."""
+        by_task: dict[str, list[int]] = defaultdict(list)
+        for task_id, map_index in keys:
+            by_task[task_id].append(map_index)
+        for task_id, indexes in by_task.items():
+            for start in range(0, len(indexes), 5000):
+                self.conn.execute(
+                    update(task_instance)
+                    .where(
+                        ti.run_id == self.run.run_id,
+                        ti.task_id == task_id,
+                        ti.map_index.in_(indexes[start : start + 5000]),
+                        ti.state != TIState.RUNNING.value,
+                    )
+                    .values(
+                        state=TIState.SCHEDULED.value,
+                        max_tries=ti.try_number + retries[task_id] + 1,
+                        error=None,
+                        next_retry_at=None,
+                        ended_at=None,
+                        worker_id=None,
+                    )
+                )
+        if keys:
+            self.conn.execute(
+                update(dag_run).where(dr.run_id == self.run.run_id).values(state=RunState.RUNNING.value, ended_at=None)
+            )
 
     def finish(self, state: RunState) -> None:
         self.conn.execute(
             update(dag_run).where(dr.run_id == self.run.run_id).values(state=state.value, ended_at=utcnow())
         )
-
-
-__all__ = ["FINISHED", "SQLAlchemyError", "Store", "or_"]

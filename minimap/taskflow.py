@@ -261,7 +261,9 @@ class PartialTask:
         if isinstance(value, (list, tuple)):
             for item in value:
                 if not isinstance(item, (dict, XComArg)):
-                    raise DefinitionError(f"{at}: expand_kwargs() of task {name} got a {type(item).__name__}, not a dict")
+                    raise DefinitionError(
+                        f"{at}: expand_kwargs() of task {name} got a {type(item).__name__}, not a dict"
+                    )
                 if isinstance(item, dict):
                     self.decorator._check_names(item, "expand_kwargs", at)
         return self.decorator._add(dict(self.constants), at, expand_kwargs_input=value).output

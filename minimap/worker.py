@@ -11,18 +11,23 @@ from datetime import timedelta
 from multiprocessing.connection import wait
 from typing import Any
 
+from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM
 from minimap.executor import Job, Outcome, TaskProcess
 from minimap.states import TIState
 from minimap.storage import Claimed, Completion, Store, utcnow
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL = float(os.environ.get("MINIMAP_HEARTBEAT_INTERVAL", "5"))
 
-
-def default_parallelism() -> int:
-    """How many instances may run at once across everything (Airflow's `parallelism`, default 32)."""
-    return int(os.environ.get("MINIMAP_PARALLELISM", "32"))
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Worker:
@@ -31,7 +36,7 @@ class Worker:
     def __init__(self, store: Store, slots: int, parallelism: int | None = None, run_id: str | None = None) -> None:
         self.store = store
         self.slots = max(1, slots)
-        self.parallelism = parallelism or default_parallelism()
+        self.parallelism = parallelism or PARALLELISM
         self.run_id = run_id  # claim only this run's instances (as `minimap run` does)
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
@@ -88,9 +93,17 @@ class Worker:
         if c.run_id not in self._conf:
             self._conf[c.run_id] = self.store.run(c.run_id).conf
         job = Job(
-            run_id=c.run_id, dag_id=c.dag_id, dag_file=c.dag_file, task_id=c.task_id, map_index=c.map_index,
-            try_number=c.try_number, args=c.args, conf=self._conf[c.run_id], params=spec.params,
-            mapped_over=task.mapped_over, max_map_length=spec.max_map_length,
+            run_id=c.run_id,
+            dag_id=c.dag_id,
+            dag_file=c.dag_file,
+            task_id=c.task_id,
+            map_index=c.map_index,
+            try_number=c.try_number,
+            args=c.args,
+            conf=self._conf[c.run_id],
+            params=spec.params,
+            mapped_over=task.mapped_over,
+            max_map_length=spec.max_map_length,
             map_index_template=task.map_index_template,
         )
         proc = next((p for p in self.procs if not p.busy), None)
@@ -126,7 +139,13 @@ class Worker:
                     done.append(self._completion(claimed, outcome))
             elif p.deadline is not None and now >= p.deadline:
                 limit = self.store.spec(claimed.run_id).tasks[claimed.task_id].execution_timeout
-                done.append(self._failed(claimed, "Timeout", f"execution_timeout of {limit:g}s exceeded; the task process was killed"))
+                done.append(
+                    self._failed(
+                        claimed,
+                        "Timeout",
+                        f"execution_timeout of {limit:g}s exceeded; the task process was killed",
+                    )
+                )
                 self._replace(p)
         if done:
             self.store.complete(self.worker_id, done)
@@ -139,18 +158,51 @@ class Worker:
     def _completion(self, c: Claimed, o: Outcome) -> Completion:
         now = utcnow()
         if o.kind == "success":
-            return Completion(c, TIState.SUCCESS, now, result=o.result, label=o.label, log=o.log, log_truncated=o.log_truncated)
+            return Completion(
+                c,
+                TIState.SUCCESS,
+                now,
+                result=o.result,
+                label=o.label,
+                log=o.log,
+                log_truncated=o.log_truncated,
+            )
         if o.kind == "skipped":
-            return Completion(c, TIState.SKIPPED, now, label=o.label, error_type=o.error_type,
-                              error_message=o.error_message, log=o.log, log_truncated=o.log_truncated)
+            return Completion(
+                c,
+                TIState.SKIPPED,
+                now,
+                label=o.label,
+                error_type=o.error_type,
+                error_message=o.error_message,
+                log=o.log,
+                log_truncated=o.log_truncated,
+            )
         retry = o.kind == "failed" and c.try_number < c.max_tries
         state, next_at = TIState.FAILED, None
         if retry:
             delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
             state, next_at = TIState.UP_FOR_RETRY, now + timedelta(seconds=delay)
-        log.info("%s[%d] try %d %s: %s: %s", c.task_id, c.map_index, c.try_number, state, o.error_type, o.error_message)
-        return Completion(c, state, now, label=o.label, error_type=o.error_type, error_message=o.error_message,
-                          log=o.log, log_truncated=o.log_truncated, next_retry_at=next_at)
+        log.info(
+            "%s[%d] try %d %s: %s: %s",
+            c.task_id,
+            c.map_index,
+            c.try_number,
+            state,
+            o.error_type,
+            o.error_message,
+        )
+        return Completion(
+            c,
+            state,
+            now,
+            label=o.label,
+            error_type=o.error_type,
+            error_message=o.error_message,
+            log=o.log,
+            log_truncated=o.log_truncated,
+            next_retry_at=next_at,
+        )
 
     def _failed(self, c: Claimed, error_type: str, message: str) -> Completion:
         log.warning("%s[%d] try %d: %s", c.task_id, c.map_index, c.try_number, message)

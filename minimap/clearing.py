@@ -1,0 +1,88 @@
+"""What a clear resets (pure): the named instances, plus every downstream instance that has not
+succeeded, so the run can finish -- and never an instance that succeeded, unless asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from minimap.exceptions import ClearError, NotFoundError
+from minimap.snapshot import DagSpec
+from minimap.states import TIState
+
+
+@dataclass(frozen=True)
+class Instance:
+    task_id: str
+    map_index: int
+    state: TIState
+
+
+Target = tuple[str, int | None]  # (task_id, map_index); None: every index of the task
+
+
+def describe_indexes(indexes: Sequence[int]) -> str:
+    """`0–11`, or `0, 2, 5` when not contiguous."""
+    s = sorted(indexes)
+    if not s:
+        return "no map indexes"
+    if s == list(range(s[0], s[-1] + 1)) and len(s) > 2:
+        return f"map indexes {s[0]}–{s[-1]}"
+    return ("map index " if len(s) == 1 else "map indexes ") + ", ".join(map(str, s))
+
+
+def resolve_task(spec: DagSpec, instances: Iterable[Instance], map_indexes: Sequence[int]) -> str:
+    """The one mapped task that has every index in `map_indexes`, when --task was left out."""
+    by_task: dict[str, set[int]] = {}
+    for i in instances:
+        by_task.setdefault(i.task_id, set()).add(i.map_index)
+    fits = [t for t, idx in by_task.items() if spec.tasks[t].mapped and set(map_indexes) <= idx]
+    if len(fits) == 1:
+        return fits[0]
+    wanted = ", ".join(map(str, map_indexes))
+    if not fits:
+        mapped = [f"{t} has {describe_indexes(sorted(i))}" for t, i in by_task.items() if spec.tasks[t].mapped]
+        raise NotFoundError(f"no mapped task has map index {wanted}" + (f" ({'; '.join(mapped)})" if mapped else ""))
+    raise ClearError(f"map index {wanted} exists in several tasks ({', '.join(fits)}): choose one with --task")
+
+
+def plan(
+    spec: DagSpec,
+    instances: Sequence[Instance],
+    targets: Sequence[Target],
+    only_states: Sequence[TIState] | None = None,
+    downstream_all: bool = False,
+) -> list[Instance]:
+    """The instances a clear of `targets` resets, in task order; raises if a target is unknown or running."""
+    by_task: dict[str, dict[int, Instance]] = {}
+    for i in instances:
+        by_task.setdefault(i.task_id, {})[i.map_index] = i
+    chosen: dict[tuple[str, int], Instance] = {}
+    for task_id, map_index in targets:
+        if task_id not in spec.tasks:
+            raise NotFoundError(f"no task {task_id!r} in DAG {spec.dag_id}; its tasks are {', '.join(spec.tasks)}")
+        have = by_task.get(task_id, {})
+        if map_index is None:
+            picked = list(have.values())
+        elif map_index in have:
+            picked = [have[map_index]]
+        else:
+            raise NotFoundError(f"task {task_id} has no map index {map_index}: it has {describe_indexes(list(have))}")
+        for i in picked:
+            if only_states and i.state not in only_states:
+                continue
+            chosen[i.task_id, i.map_index] = i
+    running = [i for i in chosen.values() if i.state is TIState.RUNNING]
+    if running:
+        r = running[0]
+        raise ClearError(f"{r.task_id}[{r.map_index}] is running right now; wait for it to end, then clear it")
+    if not chosen:
+        return []
+    for task_id in spec.downstream_closure({t for t, _ in chosen}):
+        for i in by_task.get(task_id, {}).values():
+            if i.state in (TIState.SCHEDULED, TIState.RUNNING, TIState.QUEUED):
+                continue  # already waiting, or will finish and be judged again
+            if downstream_all or i.state is not TIState.SUCCESS:
+                chosen[i.task_id, i.map_index] = i
+    order = {t: n for n, t in enumerate(spec.tasks)}
+    return sorted(chosen.values(), key=lambda i: (order[i.task_id], i.map_index))

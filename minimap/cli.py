@@ -1,0 +1,410 @@
+"""The `minimap` command: one thin click command per verb over `minimap.api`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from minimap import api
+from minimap.exceptions import MinimapError
+from minimap.progress import Progress, summary
+from minimap.states import RunState, TIState
+from minimap.storage import InstanceRow, RunRow, Store, TryRow
+
+log = logging.getLogger("minimap")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--db, -v and --debug for every command; errors become one line and an exit code."""
+
+    @click.option(
+        "--db",
+        "db_url",
+        envvar="MINIMAP_DATABASE_URL",
+        metavar="URL",
+        help="Database URL (default: SQLite in $MINIMAP_HOME).",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Log what the scheduler and workers do.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    @functools.wraps(fn)
+    def wrapper(db_url: str | None, verbose: bool, debug: bool, **kwargs: Any) -> None:
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        if not debug:
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        try:
+            code = fn(db_url=db_url, **kwargs)
+        except MinimapError as e:
+            if debug:
+                raise
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as e:
+            if debug:
+                raise
+            from minimap.db import mask
+
+            text = str(e).splitlines()[0] if str(e) else ""
+            if db_url:
+                text = text.replace(db_url, mask(db_url))
+            click.echo(
+                f"error: internal error: {type(e).__name__}: {text} (run with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def _conf(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        conf = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not valid JSON: {e}") from None
+    if not isinstance(conf, dict):
+        raise click.BadParameter("must be a JSON object, e.g. '{\"order\": 42}'")
+    return conf
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _drive(store: Store, run: RunRow, workers: int | None, wait_label: str) -> int:
+    """Drive `run` to its end with live progress; print the summary; the exit code for its state."""
+    progress = Progress(store, run.run_id)
+    started = time.monotonic()
+    try:
+        state = api.run_to_end(store, run.run_id, workers, on_progress=progress)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ninterrupted: run {run.run_id} is unfinished; `minimap resume --run-id {shlex.quote(run.run_id)}` "
+            "carries on",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    progress(final=True)
+    click.echo(summary(store, run.run_id, state, time.monotonic() - started))
+    return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="minimap")
+def main() -> None:
+    """minimap: dynamic task mapping -- fan out, cap, retry exactly the instance that failed."""
+
+
+@main.command()
+@click.argument("dag_file", type=click.Path(dir_okay=False))
+@click.option("--dag-id", help="Which DAG, when the file defines several.")
+@click.option("--conf", "conf_text", metavar="JSON", help="The run's conf (a JSON object), in get_current_context().")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Task processes (default: the DAG's max_active_tasks, up to parallelism).",
+)
+@common
+def run(db_url: str | None, dag_file: str, dag_id: str | None, conf_text: str | None, workers: int | None) -> int:
+    """Create a run of DAG_FILE and drive it to the end (exit 0 success, 1 failed, 2 bad input)."""
+    conf = _conf(conf_text)
+    from minimap.loader import load_dag
+
+    dag = load_dag(dag_file, dag_id)  # before touching the database: a bad file is the common error
+    store = api.open_store(db_url)
+    created = api.trigger_file(store, dag_file, dag.dag_id, conf)
+    click.echo(f"run {created.run_id} of {created.dag_id} ({store.url})", err=True)
+    return _drive(store, created, workers, "run")
+
+
+@main.command()
+@click.argument("dag_file", type=click.Path(dir_okay=False))
+@click.option("--dag-id", help="Which DAG, when the file defines several.")
+@click.option("--conf", "conf_text", metavar="JSON", help="The run's conf (a JSON object).")
+@common
+def trigger(db_url: str | None, dag_file: str, dag_id: str | None, conf_text: str | None) -> int:
+    """Create a run of DAG_FILE and print its id at once, for `minimap scheduler` and workers to run."""
+    conf = _conf(conf_text)
+    store = api.open_store(db_url)
+    created = api.trigger_file(store, dag_file, dag_id, conf)
+    click.echo(created.run_id)
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--run-id", help="The run (default: the latest).")
+@click.option("--dag-id", help="The latest run of this DAG.")
+@click.option("--workers", type=click.IntRange(min=1), help="Task processes.")
+@common
+def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: int | None) -> int:
+    """Drive an unfinished run to the end from the database alone; nothing that succeeded runs again."""
+    store = api.open_store(db_url)
+    target = api.resolve_run(store, run_id, dag_id)
+    click.echo(f"resuming run {target.run_id} of {target.dag_id} ({target.state})", err=True)
+    return _drive(store, target, workers, "resume")
+
+
+@main.command()
+@click.option("--run-id", help="The run (default: the latest).")
+@click.option("--dag-id", help="The latest run of this DAG.")
+@click.option("--task", "task_id", help="The task (may be left out when one mapped task has the index).")
+@click.option("--map-index", "map_indexes", type=int, multiple=True, help="Index to clear; repeatable.")
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice([s.value for s in TIState]),
+    multiple=True,
+    help="Clear only instances in this state (e.g. failed).",
+)
+@click.option("--downstream-all", is_flag=True, help="Also reset downstream instances that succeeded.")
+@click.option("--dry-run", is_flag=True, help="Print what would be reset; change nothing.")
+@click.option("--no-wait", is_flag=True, help="Reset and return; a scheduler carries on.")
+@click.option("--workers", type=click.IntRange(min=1), help="Task processes while driving the run.")
+@common
+def clear(
+    db_url: str | None,
+    run_id: str | None,
+    dag_id: str | None,
+    task_id: str | None,
+    map_indexes: tuple[int, ...],
+    states: tuple[str, ...],
+    downstream_all: bool,
+    dry_run: bool,
+    no_wait: bool,
+    workers: int | None,
+) -> int:
+    """Re-run exactly the instances named (and what waits on them that did not succeed)."""
+    store = api.open_store(db_url)
+    target = api.resolve_run(store, run_id, dag_id)
+    if task_id is None and not map_indexes and states:
+        targets: list[api.ClearTarget] = list(api.task_order(store, target.run_id))
+    else:
+        targets = api.clear_targets(store, target.run_id, task_id, map_indexes)
+    only = [TIState(s) for s in states] or None
+    reset = api.clear(store, target.run_id, targets, only, downstream_all, dry_run)
+    verb = "would reset" if dry_run else "reset"
+    click.echo(f"{verb} {len(reset)} instance{'s' * (len(reset) != 1)} of run {target.run_id}:", err=True)
+    for i in reset:
+        name = f"{i.task_id}[{i.map_index}]" if i.map_index >= 0 else i.task_id
+        click.echo(f"  {name} ({i.state})", err=True)
+    if dry_run or no_wait or not reset:
+        return EXIT_OK
+    return _drive(store, store.run(target.run_id), workers, "clear")
+
+
+def _run_json(r: RunRow) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "dag_id": r.dag_id,
+        "state": r.state.value,
+        "created_at": _iso(r.created_at),
+        "started_at": _iso(r.started_at),
+        "ended_at": _iso(r.ended_at),
+    }
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r).rstrip() for r in [header, *rows])
+
+
+def _short_time(t: datetime | None) -> str:
+    return t.astimezone().strftime("%H:%M:%S") if t else ""
+
+
+@main.command()
+@click.option("--dag-id", help="Only runs of this DAG.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON list of {run_id, dag_id, state, created_at, started_at, ended_at}.",
+)
+@common
+def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> int:
+    """List runs, newest first."""
+    store = api.open_store(db_url)
+    found = store.runs(limit, dag_id)
+    if as_json:
+        click.echo(json.dumps([_run_json(r) for r in found], indent=2))
+        return EXIT_OK
+    rows = [
+        [
+            r.run_id,
+            r.dag_id,
+            r.state.value,
+            r.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            _short_time(r.ended_at),
+        ]
+        for r in found
+    ]
+    click.echo(_table(["run_id", "dag_id", "state", "created", "ended"], rows))
+    return EXIT_OK
+
+
+def _try_json(t: TryRow) -> dict[str, Any]:
+    duration = (t.ended_at - t.started_at).total_seconds() if t.started_at and t.ended_at else None
+    return {
+        "try_number": t.try_number,
+        "state": t.state.value,
+        "started_at": _iso(t.started_at),
+        "ended_at": _iso(t.ended_at),
+        "duration": duration,
+        "worker": f"{t.hostname}:{t.pid}" if t.hostname else None,
+        "error_type": t.error_type,
+        "error_message": t.error_message,
+    }
+
+
+def _instance_json(i: InstanceRow, tries: list[TryRow]) -> dict[str, Any]:
+    return {
+        "run_id": i.run_id,
+        "task_id": i.task_id,
+        "map_index": i.map_index,
+        "label": i.label,
+        "state": i.state.value,
+        "try_number": i.try_number,
+        "started_at": _iso(i.started_at),
+        "ended_at": _iso(i.ended_at),
+        "result": i.result,
+        "error": i.error,
+        "tries": [_try_json(t) for t in tries],
+    }
+
+
+@main.command()
+@click.option("--run-id", help="The run (default: the latest).")
+@click.option("--dag-id", help="The latest run of this DAG.")
+@click.option("--task", "task_id", help="Only this task.")
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice([s.value for s in TIState]),
+    multiple=True,
+    help="Only these states.",
+)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, each with its tries.")
+@common
+def tasks(
+    db_url: str | None,
+    run_id: str | None,
+    dag_id: str | None,
+    task_id: str | None,
+    states: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """List every instance of a run: task, map_index, label, state, try, times, result."""
+    store = api.open_store(db_url)
+    target = api.resolve_run(store, run_id, dag_id)
+    found = api.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
+    tries: dict[tuple[str, int], list[TryRow]] = {}
+    for t in store.tries(target.run_id, task_id):
+        tries.setdefault((t.task_id, t.map_index), []).append(t)
+    if as_json:
+        click.echo(json.dumps([_instance_json(i, tries.get((i.task_id, i.map_index), [])) for i in found], indent=2))
+        return EXIT_OK
+    click.echo(f"run {target.run_id} of {target.dag_id}: {target.state}", err=True)
+    rows = []
+    for i in found:
+        result = "" if i.result is None else json.dumps(i.result)
+        n = len(tries.get((i.task_id, i.map_index), []))
+        attempt = f"{i.try_number}" + (f" ({n} recorded)" if n > 1 else "")
+        detail = i.error if i.error else (result[:40] + "…" if len(result) > 40 else result)
+        rows.append(
+            [
+                i.task_id,
+                str(i.map_index),
+                i.label or "",
+                i.state.value,
+                attempt,
+                _short_time(i.started_at),
+                _short_time(i.ended_at),
+                detail,
+            ]
+        )
+    click.echo(_table(["task_id", "map_index", "label", "state", "try", "started", "ended", "result / error"], rows))
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--run-id", help="The run (default: the latest).")
+@click.option("--dag-id", help="The latest run of this DAG.")
+@click.option("--task", "task_id", required=True, help="The task.")
+@click.option("--map-index", type=int, default=-1, show_default=True, help="The instance's index.")
+@click.option("--try", "try_number", type=int, help="Which try (default: the latest recorded).")
+@common
+def logs(
+    db_url: str | None, run_id: str | None, dag_id: str | None, task_id: str, map_index: int, try_number: int | None
+) -> int:
+    """Print what one try of one instance wrote (stdout, stderr, logging) and its traceback."""
+    store = api.open_store(db_url)
+    target = api.resolve_run(store, run_id, dag_id)
+    found = api.instances(store, target.run_id, task_id)
+    name = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
+    if not any(i.map_index == map_index for i in found):
+        from minimap.clearing import describe_indexes
+
+        raise api.NotFoundError(
+            f"task {task_id} has no map index {map_index}: it has {describe_indexes([i.map_index for i in found])}"
+        )
+    tries = store.tries(target.run_id, task_id, map_index)
+    if not tries:
+        state = next(i.state for i in found if i.map_index == map_index)
+        raise api.NotFoundError(f"{name} has no finished try yet (it is {state})")
+    chosen = tries[-1] if try_number is None else next((t for t in tries if t.try_number == try_number), None)
+    if chosen is None:
+        raise api.NotFoundError(
+            f"{name} has no try {try_number}; its tries are {', '.join(str(t.try_number) for t in tries)}"
+        )
+    who = f" on {chosen.hostname}:{chosen.pid}" if chosen.hostname else ""
+    click.echo(
+        f"--- {name} try {chosen.try_number}: {chosen.state}{who}, "
+        f"{_iso(chosen.started_at)} -> {_iso(chosen.ended_at)}",
+        err=True,
+    )
+    text = chosen.log or ""
+    click.echo(text, nl=bool(text) and not text.endswith("\n"))
+    if chosen.log_truncated:
+        click.echo("--- the log was cut in the middle (MINIMAP_LOG_LIMIT)", err=True)
+    if chosen.error_type and not chosen.log:
+        click.echo(f"{chosen.error_type}: {chosen.error_message}")
+    return EXIT_OK
+
+
+@main.group()
+def db() -> None:
+    """The database's schema."""
+
+
+@db.command()
+@common
+def upgrade(db_url: str | None) -> int:
+    """Apply the schema migrations (also done on first use)."""
+    from minimap import db as database
+
+    engine = database.make_engine(db_url)
+    applied = database.upgrade(engine)
+    click.echo(
+        f"{database.mask(str(engine.url))}: {'upgraded to' if applied else 'already at'} {database.head_revision()}"
+    )
+    return EXIT_OK
