@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from minimap.models import metadata
 
 

@@ -31,14 +31,14 @@ def initial_instances(spec: DagSpec) -> list[dict[str, Any]]:
     literals alone is expanded at once (its length is known before anything runs)."""
     rows: list[dict[str, Any]] = []
     for tid, t in spec.tasks.items():
-        base = {"task_id": tid, "state": TIState.SCHEDULED.value, "max_tries": t.retries + 1}
+        base = {"task_id": tid, "state": TIState.SCHEDULED.value, "max_tries": t.retries + 1, "args": None}
         if t.mapped and not t.refs():
             try:
                 args = [encode_args(kw) for kw in expand(t, {})]
             except ExpansionError as e:
                 raise DefinitionError(f"task {tid}: {e}") from None
             if args:
-                rows.extend({**base, "map_index": i, "args": a} for i, a in enumerate(args))
+                rows.extend({**base, "map_index": i, "args": a} for i, a in enumerate(args))  # same keys every row
                 continue
         rows.append({**base, "map_index": -1})
     return rows

@@ -369,10 +369,12 @@ class Store:
         """Claim up to `want` ready instances (of `run_id` if given) without exceeding any cap."""
         if want <= 0:
             return []
-        now = utcnow()
         with self._tx() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+            # Read the clock only once the lock is held: a freed slot was committed before this point, so a
+            # recorded start never precedes the recorded end of the attempt whose slot it takes.
+            now = utcnow()
             cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
             running = [Slot(*r) for r in conn.execute(select(*cols).where(ti.state == TIState.RUNNING.value))]
             if len(running) >= parallelism:

@@ -102,7 +102,7 @@ class Worker:
             args=c.args,
             conf=self._conf[c.run_id],
             params=spec.params,
-            mapped_over=task.mapped_over,
+            mapped_over=task.mapped_over and not task.mapped,  # a mapped task's list is its instances' results
             max_map_length=spec.max_map_length,
             map_index_template=task.map_index_template,
         )

@@ -1,0 +1,5 @@
+"""`python -m minimap` is the `minimap` command."""
+
+from minimap.cli import main
+
+main()

@@ -1,0 +1,5 @@
+from minimap import DAG
+import no_such_module_anywhere  # noqa: F401
+
+with DAG("never") as dag:
+    pass

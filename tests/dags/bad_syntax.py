@@ -1,0 +1,4 @@
+from minimap import DAG
+
+with DAG("broken") as dag
+    pass
