@@ -47,6 +47,8 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
             logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             code = fn(db_url=db_url, **kwargs)
+        except click.ClickException:
+            raise
         except MinimapError as e:
             if debug:
                 raise
@@ -73,7 +75,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _conf(value: str | None) -> dict[str, Any]:
+def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any]:
     if not value:
         return {}
     try:
@@ -107,7 +109,26 @@ def _drive(store: Store, run: RunRow, workers: int | None, wait_label: str) -> i
     return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Cli(click.Group):
+    """Click's usage errors as one line, like every other error."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            click.echo(f"error: {e.format_message()}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="minimap")
 def main() -> None:
     """minimap: dynamic task mapping -- fan out, cap, retry exactly the instance that failed."""
@@ -116,16 +137,17 @@ def main() -> None:
 @main.command()
 @click.argument("dag_file", type=click.Path(dir_okay=False))
 @click.option("--dag-id", help="Which DAG, when the file defines several.")
-@click.option("--conf", "conf_text", metavar="JSON", help="The run's conf (a JSON object), in get_current_context().")
+@click.option(
+    "--conf", metavar="JSON", callback=_conf, help="The run's conf (a JSON object), in get_current_context()."
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
     help="Task processes (default: the DAG's max_active_tasks, up to parallelism).",
 )
 @common
-def run(db_url: str | None, dag_file: str, dag_id: str | None, conf_text: str | None, workers: int | None) -> int:
+def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, Any], workers: int | None) -> int:
     """Create a run of DAG_FILE and drive it to the end (exit 0 success, 1 failed, 2 bad input)."""
-    conf = _conf(conf_text)
     from minimap.loader import load_dag
 
     dag = load_dag(dag_file, dag_id)  # before touching the database: a bad file is the common error
@@ -138,11 +160,10 @@ def run(db_url: str | None, dag_file: str, dag_id: str | None, conf_text: str | 
 @main.command()
 @click.argument("dag_file", type=click.Path(dir_okay=False))
 @click.option("--dag-id", help="Which DAG, when the file defines several.")
-@click.option("--conf", "conf_text", metavar="JSON", help="The run's conf (a JSON object).")
+@click.option("--conf", metavar="JSON", callback=_conf, help="The run's conf (a JSON object).")
 @common
-def trigger(db_url: str | None, dag_file: str, dag_id: str | None, conf_text: str | None) -> int:
+def trigger(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, Any]) -> int:
     """Create a run of DAG_FILE and print its id at once, for `minimap scheduler` and workers to run."""
-    conf = _conf(conf_text)
     store = api.open_store(db_url)
     created = api.trigger_file(store, dag_file, dag_id, conf)
     click.echo(created.run_id)

@@ -8,9 +8,9 @@ Create Date: 2026-11-24 13:19:28.506453
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import op
 
 import minimap.models
-from alembic import op
 
 revision = "0001"
 down_revision = None
