@@ -153,3 +153,24 @@ def test_resume_after_sigkill_reruns_nothing_that_succeeded(db_url: str, flags: 
     for index in before:
         assert done.count(f"work {index}") == 1
     assert store.instances(run_id, "total")[0].result == sum(range(12))
+
+
+def test_the_articles_poc_runs_unchanged_but_for_its_imports(tmp_path: Path) -> None:
+    """examples/airflow_poc.py: 12 mapped instances, 3 at a time, summarize blocked by any failure."""
+    url = f"sqlite:///{tmp_path / 'poc.db'}"
+    proc = minimap_cli("run", "examples/airflow_poc.py", db_url=url, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    store = api.open_store(url)
+    run_id = store.latest_run().run_id
+    mapped = store.instances(run_id, "process_single_item")
+    assert [i.map_index for i in mapped] == list(range(12))
+    failed = [i for i in mapped if i.state is TIState.FAILED]
+    summarize = store.instances(run_id, "summarize")[0]
+    if failed:
+        assert proc.returncode == 1 and summarize.state is TIState.UPSTREAM_FAILED
+        assert all("Random failure for item" in (i.error or "") for i in failed)
+    else:
+        assert proc.returncode == 0 and summarize.result == [f"done_{c}" for c in "ABCDEFGHIJKL"]
+    from tests.integration.test_engine import max_concurrent
+
+    assert max_concurrent([i for i in mapped if i.ended_at]) <= 3
