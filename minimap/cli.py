@@ -412,6 +412,40 @@ def logs(
     return EXIT_OK
 
 
+@main.command()
+@common
+def scheduler(db_url: str | None) -> int:
+    """Schedule every unfinished run until SIGTERM or SIGINT (several schedulers may run at once)."""
+    import socket
+
+    from minimap.runner import Stop, serve_scheduler
+
+    logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
+    store = api.open_store(db_url)
+    serve_scheduler(store, Stop().install(), socket.gethostname())
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Task processes.")
+@click.option(
+    "--grace-period",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to let attempts finish after SIGTERM before handing them back.",
+)
+@common
+def worker(db_url: str | None, concurrency: int, grace_period: float) -> int:
+    """Run instances of any run until SIGTERM (graceful) or a second signal (immediate)."""
+    from minimap.runner import Stop, serve_worker
+
+    logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
+    store = api.open_store(db_url)
+    serve_worker(store, Stop().install(), concurrency, grace_period)
+    return EXIT_OK
+
+
 @main.group()
 def db() -> None:
     """The database's schema."""

@@ -187,9 +187,22 @@ def execute(job: Job) -> Outcome:
     return Outcome(kind, result, label, error_type, error_message, log, truncated)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its worker dies, so no attempt outlives its supervisor."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphan finishes its attempt, then exits when the pipe closes
+
+
 def _child_main(conn: Connection) -> None:
-    # Ctrl-C reaches the whole process group; the worker, not its task processes, decides what it means.
+    # Ctrl-C and SIGTERM reach the whole process group; the worker, not its task processes, decides
+    # what they mean (finish within the grace period, or be handed back).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
     while True:
         try:
             job = conn.recv()

@@ -1,12 +1,17 @@
-"""Drive one run to its end in this process: a scheduler and a worker sharing one event loop."""
+"""The loops: drive one run in this process (`run`, `clear`, `resume`), or serve as a scheduler or a worker
+daemon. All of them keep going through database outages, with backoff."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
+from minimap.backoff import Backoff
 from minimap.defaults import LEASE_TIMEOUT, POLL_INTERVAL
+from minimap.exceptions import DatabaseError
 from minimap.scheduler import FINISHED_RUN, Scheduler
 from minimap.states import RunState
 from minimap.storage import Store
@@ -14,13 +19,61 @@ from minimap.worker import Worker, pid_alive
 
 log = logging.getLogger(__name__)
 
+RECLAIM_INTERVAL = min(LEASE_TIMEOUT / 3, 5.0)
 
-def reclaim(store: Store, hostname: str) -> int:
-    """Fail or retry attempts whose worker is gone; how many."""
-    lost = store.reclaim_lost(LEASE_TIMEOUT, hostname, pid_alive)
-    for line in lost:
-        log.warning("reclaimed %s", line)
-    return len(lost)
+
+class Stop:
+    """Set by SIGTERM or SIGINT: the first asks for a graceful stop, a second one for an immediate stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.forced = False
+
+    def install(self) -> Stop:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.requested:
+            self.forced = True
+        self.requested = True
+        log.warning("%s received: %s", signal.Signals(signum).name, "stopping now" if self.forced else "stopping")
+
+
+class SchedulerLoop:
+    """Scheduling passes and lost-worker reclaims, tolerant of database outages."""
+
+    def __init__(self, store: Store, hostname: str) -> None:
+        self.store = store
+        self.hostname = hostname
+        self.scheduler = Scheduler(store)
+        self.db = Backoff("scheduler: database")
+        self.next_reclaim = 0.0
+
+    def tick(self, run_id: str) -> RunState | None:
+        """One pass over `run_id` (after a reclaim when due); None while the database is away."""
+        if not self.db.ready:
+            return None
+        try:
+            if time.monotonic() >= self.next_reclaim:
+                for line in self.store.reclaim_lost(LEASE_TIMEOUT, self.hostname, pid_alive):
+                    log.warning("reclaimed %s", line)
+                self.next_reclaim = time.monotonic() + RECLAIM_INTERVAL
+            state = self.scheduler.tick(run_id)
+        except DatabaseError as e:
+            self.db.failed(e)
+            return None
+        self.db.succeeded()
+        return state
+
+    def unfinished(self) -> list[str]:
+        try:
+            runs = [r.run_id for r in self.store.unfinished_runs()] if self.db.ready else []
+        except DatabaseError as e:
+            self.db.failed(e)
+            return []
+        return runs
 
 
 def drive(
@@ -35,30 +88,63 @@ def drive(
     Attempts still under way when this is interrupted are handed back to the queue, so `resume`
     (or any scheduler and worker) can carry on from the database alone.
     """
-    scheduler = Scheduler(store)
     worker = Worker(store, slots, parallelism, run_id=run_id)
+    loop = SchedulerLoop(store, worker.hostname)
     worker.start()
     reason = "run finished"
     try:
-        changed, last_tick, next_reclaim = True, 0.0, 0.0
+        changed, last_tick = True, 0.0
         while True:
-            if time.monotonic() >= next_reclaim:
-                changed |= reclaim(store, worker.hostname) > 0
-                next_reclaim = time.monotonic() + min(LEASE_TIMEOUT / 3, 5.0)
             if changed or time.monotonic() - last_tick >= POLL_INTERVAL:
-                state = scheduler.tick(run_id)
+                state = loop.tick(run_id)
                 last_tick = time.monotonic()
-                if state in FINISHED_RUN and not worker.busy:
+                if state in FINISHED_RUN and not worker.busy and not worker.pending:
+                    assert state is not None
                     return state
-            started = worker.fill()
-            changed = worker.wait(0 if started and not worker.busy else POLL_INTERVAL) > 0
+            changed = worker.step(POLL_INTERVAL) > 0
             if on_progress is not None:
-                on_progress()
+                try:
+                    on_progress()
+                except DatabaseError:
+                    pass  # progress is best effort; the loops above wait the outage out
     except BaseException as e:
         reason = f"interrupted ({type(e).__name__})"
         raise
     finally:
         try:
             worker.shutdown(reason)
-        except Exception as e:  # the database may be what failed; the lease timeout recovers the rest
+        except DatabaseError as e:  # the lease timeout recovers what could not be handed back
             log.warning("worker %s could not shut down cleanly: %s", worker.worker_id, e)
+
+
+def serve_scheduler(store: Store, stop: Stop, hostname: str) -> None:
+    """Schedule every unfinished run until `stop` is requested."""
+    loop = SchedulerLoop(store, hostname)
+    log.info("scheduler started on %s", store.url)
+    while not stop.requested:
+        for run_id in loop.unfinished():
+            if stop.requested:
+                break
+            loop.tick(run_id)
+        time.sleep(POLL_INTERVAL)
+    log.info("scheduler stopped")
+
+
+def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, parallelism: int | None = None) -> None:
+    """Claim and run instances of any run until `stop`; then finish within `grace` s and hand back the rest."""
+    worker = Worker(store, concurrency, parallelism)
+    worker.start()
+    log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
+    while not stop.requested:
+        worker.step(POLL_INTERVAL)
+    if not stop.forced and (worker.busy or worker.pending):
+        log.info("worker %s: letting %d attempts finish (grace %gs)", worker.worker_id, worker.busy, grace)
+        deadline = time.monotonic() + grace
+        while (worker.busy or worker.pending) and time.monotonic() < deadline and not stop.forced:
+            worker.step(min(0.2, max(0.0, deadline - time.monotonic())), claim=False)
+    reason = f"worker {worker.hostname}:{worker.pid} stopped (SIGTERM) before the attempt finished"
+    try:
+        worker.shutdown(reason)
+    except DatabaseError as e:
+        log.warning("worker %s could not hand back its attempts: %s; the lease timeout will", worker.worker_id, e)
+    log.info("worker %s stopped", worker.worker_id)

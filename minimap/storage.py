@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, not_, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from minimap.claims import Slot, pick
 from minimap.db import mask, short
@@ -216,7 +216,7 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except OperationalError as e:
+        except (OperationalError, InterfaceError) as e:  # the server went away, refused, or timed out
             raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
 
     # --- runs -------------------------------------------------------------------------------
@@ -612,6 +612,18 @@ class Store:
             if tries:
                 conn.execute(insert(task_try), tries)
         return found
+
+    def held_by(self, worker_id: str) -> list[Claimed]:
+        """Attempts the database says `worker_id` is running."""
+        q = select(
+            ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.args, ti.started_at
+        ).where(ti.state == TIState.RUNNING.value, ti.worker_id == worker_id)
+        with self._tx() as conn:
+            rows = conn.execute(q).all()
+        return [
+            Claimed(r.run_id, r.dag_id, "", r.task_id, r.map_index, r.try_number, r.max_tries, r.args, r.started_at)
+            for r in rows
+        ]
 
     # --- reading ----------------------------------------------------------------------------
 

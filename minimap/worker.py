@@ -11,7 +11,9 @@ from datetime import timedelta
 from multiprocessing.connection import wait
 from typing import Any
 
+from minimap.backoff import Backoff
 from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM
+from minimap.exceptions import DatabaseError
 from minimap.executor import Job, Outcome, TaskProcess
 from minimap.states import TIState
 from minimap.storage import Claimed, Completion, Store, utcnow
@@ -20,14 +22,18 @@ log = logging.getLogger(__name__)
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
+    """Whether a process with this id runs on this host (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): existence is all we can know
 
 
 class Worker:
@@ -44,6 +50,8 @@ class Worker:
         self.procs: list[TaskProcess] = []
         self._conf: dict[str, dict[str, Any]] = {}
         self._beat = 0.0
+        self.pending: list[Completion] = []  # ended attempts not yet recorded (the database may be away)
+        self.db = Backoff(f"worker {self.worker_id}: database")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -52,17 +60,14 @@ class Worker:
         self._beat = time.monotonic()
         log.info("worker %s started with %d slots", self.worker_id, self.slots)
 
-    def heartbeat(self) -> None:
-        if time.monotonic() - self._beat >= HEARTBEAT_INTERVAL:
-            self.store.heartbeat(self.worker_id)
-            self._beat = time.monotonic()
-
     @property
     def busy(self) -> int:
         return sum(1 for p in self.procs if p.busy)
 
     def shutdown(self, reason: str) -> None:
         """Stop every task process; hand attempts still under way back to the queue."""
+        if self.pending:
+            self.flush()
         running = [p.job for p in self.procs if p.busy]
         for p in self.procs:
             if p.busy:
@@ -74,6 +79,40 @@ class Worker:
             n = self.store.hand_back(self.worker_id, running, reason)
             log.warning("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
         self.store.heartbeat(self.worker_id, state="stopped")
+
+    # --- one round ---------------------------------------------------------------------------
+
+    def step(self, timeout: float, claim: bool = True) -> int:
+        """Claim into free slots, wait up to `timeout` s for attempts to end, record them; how many were recorded.
+
+        A database error is absorbed: outcomes stay pending and are recorded once it answers again.
+        """
+        started = 0
+        if claim and self.db.ready:
+            started = self._guarded(self.fill) or 0
+        self.collect(0 if started and self.busy < self.slots else timeout)
+        recorded = 0
+        if self.db.ready and (self.pending or time.monotonic() - self._beat >= HEARTBEAT_INTERVAL):
+            recorded = self._guarded(self.flush) or 0
+        return recorded
+
+    def _guarded(self, fn: Any) -> Any:
+        try:
+            result = fn()
+        except DatabaseError as e:
+            self.db.failed(e)
+            return None
+        if self.db.succeeded():
+            self._reconcile()
+        return result
+
+    def _reconcile(self) -> None:
+        """After an outage: hand back what the database says this worker holds but it is not running
+        (a claim whose commit was never confirmed), so nothing stays `running` for ever."""
+        mine = {p.job.key for p in self.procs if p.busy} | {c.claimed.key for c in self.pending}
+        stray = [c for c in self.store.held_by(self.worker_id) if c.key not in mine]
+        if stray:
+            self.store.hand_back(self.worker_id, stray, "claimed while the database connection failed; handed back")
 
     # --- claim and dispatch ------------------------------------------------------------------
 
@@ -114,42 +153,46 @@ class Worker:
         log.debug("worker %s: running %s[%d] try %d", self.worker_id, c.task_id, c.map_index, c.try_number)
         proc.send(job, c, deadline)
 
-    # --- collect -----------------------------------------------------------------------------
+    # --- collect and record ------------------------------------------------------------------
 
-    def wait(self, timeout: float) -> int:
-        """Wait up to `timeout` s for attempts to end; record those that did; how many were recorded."""
-        self.heartbeat()
+    def collect(self, timeout: float) -> int:
+        """Wait up to `timeout` s for attempts to end; keep their outcomes as pending; how many ended."""
         busy = [p for p in self.procs if p.busy]
         if not busy:
+            if timeout:
+                time.sleep(timeout)
             return 0
         deadlines = [p.deadline for p in busy if p.deadline is not None]
         if deadlines:
             timeout = max(0.0, min(timeout, min(deadlines) - time.monotonic()))
         ready = set(wait([p.conn for p in busy] + [p.process.sentinel for p in busy], timeout))
-        done: list[Completion] = []
         now = time.monotonic()
+        before = len(self.pending)
         for p in busy:
             claimed: Claimed = p.job
             if p.conn in ready or p.process.sentinel in ready:
                 outcome = p.receive() if p.conn in ready else None
                 if outcome is None:
-                    done.append(self._failed(claimed, "TaskProcessDied", p.exit_description()))
+                    self.pending.append(self._failed(claimed, "TaskProcessDied", p.exit_description()))
                     self._replace(p)
                 else:
-                    done.append(self._completion(claimed, outcome))
+                    self.pending.append(self._completion(claimed, outcome))
             elif p.deadline is not None and now >= p.deadline:
-                limit = self.store.spec(claimed.run_id).tasks[claimed.task_id].execution_timeout
-                done.append(
-                    self._failed(
-                        claimed,
-                        "Timeout",
-                        f"execution_timeout of {limit:g}s exceeded; the task process was killed",
-                    )
-                )
+                limit = self.store.spec(claimed.run_id).tasks[claimed.task_id].execution_timeout or 0
+                message = f"execution_timeout of {limit:g}s exceeded; the task process was killed"
+                self.pending.append(self._failed(claimed, "Timeout", message))
                 self._replace(p)
-        if done:
-            self.store.complete(self.worker_id, done)
-        return len(done)
+        return len(self.pending) - before
+
+    def flush(self) -> int:
+        """Record pending outcomes (one transaction) and heartbeat; on a database error they stay pending."""
+        recorded = 0
+        if self.pending:
+            self.store.complete(self.worker_id, self.pending)
+            recorded, self.pending = len(self.pending), []
+        self.store.heartbeat(self.worker_id)
+        self._beat = time.monotonic()
+        return recorded
 
     def _replace(self, proc: TaskProcess) -> None:
         proc.kill()
