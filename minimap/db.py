@@ -88,7 +88,9 @@ def make_engine(url: str | None = None) -> Engine:
             engine = create_engine(parsed, connect_args={"timeout": 60})
             _sqlite_setup(engine, parsed.database)
         else:
-            engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            # No pre-ping: it costs a round trip per transaction. A dropped connection fails its statement
+            # instead, the pool discards it, and the loops retry with backoff on a fresh one.
+            engine = create_engine(parsed, pool_size=5, max_overflow=5)
     except (NoSuchModuleError, ImportError) as e:
         raise DatabaseError(f"no driver for {mask(url)}: {e}") from None
     _engines.add(engine)

@@ -98,10 +98,13 @@ def drive(
             if changed or time.monotonic() - last_tick >= POLL_INTERVAL:
                 state = loop.tick(run_id)
                 last_tick = time.monotonic()
-                if state in FINISHED_RUN and not worker.busy and not worker.pending:
+                if state in FINISHED_RUN and not worker.busy and not worker.unrecorded:
                     assert state is not None
                     return state
-            changed = worker.step(POLL_INTERVAL) > 0
+                worker.nudge()
+            # A pass after completions matters when they may make new work ready and there is room for it; while
+            # the queue keeps every slot busy, the poll interval is enough (a pass costs a scan of the run).
+            changed = worker.step(POLL_INTERVAL) > 0 and worker.starved
             if on_progress is not None:
                 try:
                     on_progress()
@@ -137,10 +140,10 @@ def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, paral
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
     while not stop.requested:
         worker.step(POLL_INTERVAL)
-    if not stop.forced and (worker.busy or worker.pending):
+    if not stop.forced and (worker.busy or worker.unrecorded):
         log.info("worker %s: letting %d attempts finish (grace %gs)", worker.worker_id, worker.busy, grace)
         deadline = time.monotonic() + grace
-        while (worker.busy or worker.pending) and time.monotonic() < deadline and not stop.forced:
+        while (worker.busy or worker.unrecorded) and time.monotonic() < deadline and not stop.forced:
             worker.step(min(0.2, max(0.0, deadline - time.monotonic())), claim=False)
     reason = f"worker {worker.hostname}:{worker.pid} stopped (SIGTERM) before the attempt finished"
     try:

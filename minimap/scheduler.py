@@ -13,6 +13,7 @@ from minimap.storage import RunTx, Store
 log = logging.getLogger(__name__)
 
 FINISHED_RUN = (RunState.SUCCESS, RunState.FAILED)
+ANALYZE_AFTER = 1000  # instances inserted by one pass after which the planner's statistics are refreshed
 
 
 class Scheduler:
@@ -20,6 +21,7 @@ class Scheduler:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.expanded = 0
 
     def tick(self, run_id: str) -> RunState:
         """One scheduling pass over `run_id`; returns the run's state afterwards."""
@@ -27,6 +29,14 @@ class Scheduler:
         run = self.store.run(run_id)
         if run.state is RunState.QUEUED:
             self.store.start_runs(run.dag_id, spec.max_active_runs)
+        self.expanded = 0
+        try:
+            return self._pass(run_id, spec)
+        finally:
+            if self.expanded >= ANALYZE_AFTER:
+                self.store.analyze()
+
+    def _pass(self, run_id: str, spec: DagSpec) -> RunState:
         with self.store.scheduling(run_id) as tx:
             if tx.run.state is not RunState.RUNNING:
                 return tx.run.state
@@ -53,6 +63,7 @@ class Scheduler:
                 args = [encode_args(kw) for kw in expand(task, values)]
                 log.info("run %s: task %s expands to %d instances", tx.run.run_id, task.task_id, len(args))
                 tx.expand(task.task_id, args, task.retries + 1)
+                self.expanded += len(args)
             else:
                 tx.queue(task.task_id, encode_args(call_kwargs(task, values)))
         except ExpansionError as e:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, not_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
@@ -358,66 +358,53 @@ class Store:
             conn.execute(update(worker).where(wk.worker_id == worker_id).values(heartbeat_at=utcnow(), state=state))
 
     def claim(
+        self, worker_id: str, hostname: str, pid: int, want: int, parallelism: int, run_id: str | None = None
+    ) -> list[Claimed]:
+        """Claim up to `want` ready instances (of `run_id` if given) without exceeding any cap."""
+        return self.exchange(worker_id, hostname, pid, [], want, parallelism, run_id)[1]
+
+    def exchange(
         self,
         worker_id: str,
         hostname: str,
         pid: int,
+        done: Sequence[Completion],
         want: int,
         parallelism: int,
         run_id: str | None = None,
-    ) -> list[Claimed]:
-        """Claim up to `want` ready instances (of `run_id` if given) without exceeding any cap."""
-        if want <= 0:
-            return []
+    ) -> tuple[int, list[Claimed]]:
+        """Record ended attempts and claim up to `want` more, in one transaction: (recorded, claimed).
+
+        Safe to repeat after a failed commit: an attempt already recorded is no longer `running`.
+        """
+        if not done and want <= 0:
+            return 0, []
         with self._tx() as conn:
-            if self.is_postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
-            # Read the clock only once the lock is held: a freed slot was committed before this point, so a
-            # recorded start never precedes the recorded end of the attempt whose slot it takes.
-            now = utcnow()
-            cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
-            running = [Slot(*r) for r in conn.execute(select(*cols).where(ti.state == TIState.RUNNING.value))]
-            if len(running) >= parallelism:
-                return []
-            chosen = self._choose(conn, running, want, parallelism, run_id, now)
-            claimed: list[Claimed] = []
-            for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
-                spec, dag_file = self._spec_and_file(rid, conn)
-                q = (
-                    update(task_instance)
-                    .where(
-                        ti.run_id == rid,
-                        ti.task_id == tid,
-                        ti.map_index.in_([s.map_index for s in group]),
-                        ti.state.in_([TIState.QUEUED.value, TIState.UP_FOR_RETRY.value]),
-                    )
-                    .values(
-                        state=TIState.RUNNING.value,
-                        try_number=ti.try_number + 1,
-                        started_at=now,
-                        ended_at=None,
-                        next_retry_at=None,
-                        error=None,
-                        hostname=hostname,
-                        pid=pid,
-                        worker_id=worker_id,
-                    )
-                    .returning(ti.map_index, ti.try_number, ti.max_tries, ti.args)
+            recorded = self._record(conn, worker_id, done) if done else 0
+            claimed = self._claim(conn, worker_id, hostname, pid, want, parallelism, run_id) if want > 0 else []
+        return recorded, claimed
+
+    def _claim(
+        self, conn: Connection, worker_id: str, hostname: str, pid: int, want: int, parallelism: int, run_id: str | None
+    ) -> list[Claimed]:
+        if self.is_postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+        # Read the clock only once the lock is held: a freed slot was committed before this point, so a
+        # recorded start never precedes the recorded end of the attempt whose slot it takes.
+        now = utcnow()
+        running = [Slot(*r) for r in conn.execute(_RUNNING)]
+        if len(running) >= parallelism:
+            return []
+        chosen = self._choose(conn, running, want, parallelism, run_id, now)
+        claimed: list[Claimed] = []
+        for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
+            spec, dag_file = self._spec_and_file(rid, conn)
+            params = {"k_run_id": rid, "k_task_id": tid, "k_indexes": [s.map_index for s in group], "v_now": now,
+                      "v_hostname": hostname, "v_pid": pid, "v_worker_id": worker_id}  # fmt: skip
+            for r in conn.execute(_CLAIM, params):
+                claimed.append(
+                    Claimed(rid, spec.dag_id, dag_file, tid, r.map_index, r.try_number, r.max_tries, r.args, now)
                 )
-                for r in conn.execute(q):
-                    claimed.append(
-                        Claimed(
-                            rid,
-                            spec.dag_id,
-                            dag_file,
-                            tid,
-                            r.map_index,
-                            r.try_number,
-                            r.max_tries,
-                            r.args,
-                            now,
-                        )
-                    )
         return claimed
 
     def _choose(
@@ -458,36 +445,38 @@ class Store:
                 break
         return chosen
 
-    def complete(self, worker_id: str, done: Iterable[Completion]) -> int:
-        """Record finished attempts (one transaction); ones this worker no longer holds are ignored."""
-        tries = []
-        with self._tx() as conn:
-            for c in done:
-                k = c.claimed
-                res = conn.execute(
-                    update(task_instance)
-                    .where(
-                        ti.run_id == k.run_id,
-                        ti.task_id == k.task_id,
-                        ti.map_index == k.map_index,
-                        ti.state == TIState.RUNNING.value,
-                        ti.try_number == k.try_number,
-                        ti.worker_id == worker_id,
-                    )
-                    .values(
-                        state=c.state.value,
-                        result=c.result,
-                        label=c.label,
-                        error=c.error_line,
-                        ended_at=c.ended_at,
-                        next_retry_at=c.next_retry_at,
-                    )
-                )
-                if res.rowcount:
-                    tries.append(self._try_row(worker_id, c))
-            if tries:
-                conn.execute(insert(task_try), tries)
-        return len(tries)
+    def complete(self, worker_id: str, done: Sequence[Completion]) -> int:
+        """Record ended attempts in one transaction; ones this worker no longer holds are ignored."""
+        return self.exchange(worker_id, "", 0, done, 0, 0)[0]
+
+    def _record(self, conn: Connection, worker_id: str, done: Sequence[Completion]) -> int:
+        if self.is_postgres:
+            kept = self._complete_batch(conn, worker_id, done)
+        else:
+            kept = [c for c in done if conn.execute(_COMPLETE_ONE, self._complete_params(worker_id, c)).rowcount]
+        if kept:
+            conn.execute(insert(task_try), [self._try_row(worker_id, c) for c in kept])
+        return len(kept)
+
+    @staticmethod
+    def _complete_params(worker_id: str, c: Completion) -> dict[str, Any]:
+        k = c.claimed
+        return {
+            "k_run_id": k.run_id, "k_task_id": k.task_id, "k_map_index": k.map_index, "k_try_number": k.try_number,
+            "k_worker_id": worker_id, "state": c.state.value, "result": c.result, "label": c.label,
+            "error": c.error_line, "ended_at": _naive(c.ended_at), "next_retry_at": _naive(c.next_retry_at),
+        }  # fmt: skip
+
+    @staticmethod
+    def _complete_batch(conn: Connection, worker_id: str, done: Sequence[Completion]) -> list[Completion]:
+        """Postgres: one UPDATE for the whole batch, joined to arrays of values (one round trip)."""
+        rows = [Store._complete_params(worker_id, c) for c in done]
+        arrays = {name: [r[name] for r in rows] for name in rows[0] if name != "k_worker_id"}
+        updated = {
+            (r.run_id, r.task_id, r.map_index)
+            for r in conn.execute(_COMPLETE_MANY_PG, {**arrays, "worker_id": worker_id})
+        }
+        return [c for c in done if c.claimed.key in updated]
 
     @staticmethod
     def _try_row(worker_id: str, c: Completion) -> dict[str, Any]:
@@ -613,6 +602,17 @@ class Store:
                 conn.execute(insert(task_try), tries)
         return found
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics of task_instance (Postgres), after a large expansion.
+
+        A table that grew from nothing within seconds has none yet (autovacuum analyzes only after a minute
+        or so); without them Postgres scans `state` with bitmap scans, which walk every dead index entry that
+        claims leave behind, while plain index scans mark those entries dead once and skip them afterwards.
+        """
+        if self.is_postgres:
+            with self._tx() as conn:
+                conn.execute(text("ANALYZE task_instance"))
+
     def held_by(self, worker_id: str) -> list[Claimed]:
         """Attempts the database says `worker_id` is running."""
         q = select(
@@ -659,6 +659,74 @@ class Store:
             q = q.where(tr.map_index == map_index)
         with self._tx() as conn:
             return [TryRow.from_row(r) for r in conn.execute(q)]
+
+
+def _naive(t: datetime | None) -> datetime | None:
+    """UTC without tzinfo, as the UTCDateTime columns store it (for statements that bypass the type)."""
+    return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
+
+
+_RUNNING = select(ti.run_id, ti.dag_id, ti.task_id, ti.map_index).where(ti.state == TIState.RUNNING.value)
+
+# Claiming: queued instances, or retries that are due, become this worker's running attempt.
+_CLAIM = (
+    update(task_instance)
+    .where(
+        ti.run_id == bindparam("k_run_id"),
+        ti.task_id == bindparam("k_task_id"),
+        ti.map_index.in_(bindparam("k_indexes", expanding=True)),
+        ti.state.in_([TIState.QUEUED.value, TIState.UP_FOR_RETRY.value]),
+    )
+    .values(
+        state=TIState.RUNNING.value,
+        try_number=ti.try_number + 1,
+        started_at=bindparam("v_now"),
+        ended_at=None,
+        next_retry_at=None,
+        error=None,
+        hostname=bindparam("v_hostname"),
+        pid=bindparam("v_pid"),
+        worker_id=bindparam("v_worker_id"),
+    )
+    .returning(ti.map_index, ti.try_number, ti.max_tries, ti.args)
+)
+
+# Recording an attempt's end: only while this worker still holds that very try.
+_COMPLETE_ONE = (
+    update(task_instance)
+    .where(
+        ti.run_id == bindparam("k_run_id"),
+        ti.task_id == bindparam("k_task_id"),
+        ti.map_index == bindparam("k_map_index"),
+        ti.state == TIState.RUNNING.value,
+        ti.try_number == bindparam("k_try_number"),
+        ti.worker_id == bindparam("k_worker_id"),
+    )
+    .values(
+        state=bindparam("state"),
+        result=bindparam("result"),
+        label=bindparam("label"),
+        error=bindparam("error"),
+        ended_at=bindparam("ended_at"),
+        next_retry_at=bindparam("next_retry_at"),
+    )
+)
+
+_COMPLETE_MANY_PG = text(
+    """
+    UPDATE task_instance AS t
+    SET state = v.state, result = v.result, label = v.label, error = v.error,
+        ended_at = v.ended_at, next_retry_at = v.next_retry_at
+    FROM unnest(
+        CAST(:k_run_id AS text[]), CAST(:k_task_id AS text[]), CAST(:k_map_index AS int[]),
+        CAST(:k_try_number AS int[]), CAST(:state AS text[]), CAST(:result AS text[]), CAST(:label AS text[]),
+        CAST(:error AS text[]), CAST(:ended_at AS timestamp[]), CAST(:next_retry_at AS timestamp[])
+    ) AS v(run_id, task_id, map_index, try_number, state, result, label, error, ended_at, next_retry_at)
+    WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.map_index = v.map_index
+      AND t.state = 'running' AND t.try_number = v.try_number AND t.worker_id = :worker_id
+    RETURNING t.run_id, t.task_id, t.map_index
+    """
+)
 
 
 class RunTx:

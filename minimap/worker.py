@@ -12,7 +12,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from minimap.backoff import Backoff
-from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM
+from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
 from minimap.executor import Job, Outcome, TaskProcess
 from minimap.states import TIState
@@ -51,6 +51,8 @@ class Worker:
         self._conf: dict[str, dict[str, Any]] = {}
         self._beat = 0.0
         self.pending: list[Completion] = []  # ended attempts not yet recorded (the database may be away)
+        self.starved = True  # the last claim found fewer ready instances than free slots
+        self._next_claim = 0.0
         self.db = Backoff(f"worker {self.worker_id}: database")
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -67,7 +69,8 @@ class Worker:
     def shutdown(self, reason: str) -> None:
         """Stop every task process; hand attempts still under way back to the queue."""
         if self.pending:
-            self.flush()
+            self.store.complete(self.worker_id, self.pending)
+            self.pending = []
         running = [p.job for p in self.procs if p.busy]
         for p in self.procs:
             if p.busy:
@@ -83,18 +86,47 @@ class Worker:
     # --- one round ---------------------------------------------------------------------------
 
     def step(self, timeout: float, claim: bool = True) -> int:
-        """Claim into free slots, wait up to `timeout` s for attempts to end, record them; how many were recorded.
+        """Record what ended and claim into the free slots (one transaction), then wait up to `timeout` s for
+        attempts to end; how many ended attempts were recorded.
 
-        A database error is absorbed: outcomes stay pending and are recorded once it answers again.
+        The longer an exchange takes, the more attempts end meanwhile and go into the next one: batches grow
+        with the load. A database error is absorbed: outcomes stay pending until the database answers again.
         """
-        started = 0
-        if claim and self.db.ready:
-            started = self._guarded(self.fill) or 0
-        self.collect(0 if started and self.busy < self.slots else timeout)
-        recorded = 0
-        if self.db.ready and (self.pending or time.monotonic() - self._beat >= HEARTBEAT_INTERVAL):
-            recorded = self._guarded(self.flush) or 0
-        return recorded
+        recorded = self._guarded(lambda: self._exchange(claim)) if self.db.ready else None
+        self.collect(timeout)
+        return recorded or 0
+
+    def _exchange(self, claim: bool) -> int:
+        now = time.monotonic()
+        free = self.slots - self.busy
+        want = free if claim and free > 0 and now >= self._next_claim else 0
+        heartbeat = now - self._beat >= HEARTBEAT_INTERVAL
+        if not (self.pending or want or heartbeat):
+            return 0
+        done = self.pending
+        _, claimed = self.store.exchange(
+            self.worker_id, self.hostname, self.pid, done, want, self.parallelism, self.run_id
+        )
+        self.pending = []
+        if heartbeat:
+            self.store.heartbeat(self.worker_id)
+            self._beat = now
+        for c in claimed:
+            self._dispatch(c)
+        if want:
+            self.starved = len(claimed) < want  # nothing more is ready: the scheduler has work to do
+            if self.starved:
+                self._next_claim = now + POLL_INTERVAL
+        return len(done)
+
+    def nudge(self) -> None:
+        """New work may be ready (the scheduler just acted): claim at the next chance."""
+        self._next_claim = 0.0
+
+    @property
+    def unrecorded(self) -> bool:
+        """Whether some ended attempt is not recorded yet."""
+        return bool(self.pending)
 
     def _guarded(self, fn: Any) -> Any:
         try:
@@ -114,17 +146,7 @@ class Worker:
         if stray:
             self.store.hand_back(self.worker_id, stray, "claimed while the database connection failed; handed back")
 
-    # --- claim and dispatch ------------------------------------------------------------------
-
-    def fill(self) -> int:
-        """Claim as many instances as there are free slots and start them; how many started."""
-        free = self.slots - self.busy
-        if free <= 0:
-            return 0
-        claimed = self.store.claim(self.worker_id, self.hostname, self.pid, free, self.parallelism, self.run_id)
-        for c in claimed:
-            self._dispatch(c)
-        return len(claimed)
+    # --- dispatch and collect ----------------------------------------------------------------
 
     def _dispatch(self, c: Claimed) -> None:
         spec = self.store.spec(c.run_id)
@@ -158,6 +180,8 @@ class Worker:
     def collect(self, timeout: float) -> int:
         """Wait up to `timeout` s for attempts to end; keep their outcomes as pending; how many ended."""
         busy = [p for p in self.procs if p.busy]
+        if self.pending and self.db.ready:
+            timeout = 0.0  # something to record: go round at once
         if not busy:
             if timeout:
                 time.sleep(timeout)
@@ -183,16 +207,6 @@ class Worker:
                 self.pending.append(self._failed(claimed, "Timeout", message))
                 self._replace(p)
         return len(self.pending) - before
-
-    def flush(self) -> int:
-        """Record pending outcomes (one transaction) and heartbeat; on a database error they stay pending."""
-        recorded = 0
-        if self.pending:
-            self.store.complete(self.worker_id, self.pending)
-            recorded, self.pending = len(self.pending), []
-        self.store.heartbeat(self.worker_id)
-        self._beat = time.monotonic()
-        return recorded
 
     def _replace(self, proc: TaskProcess) -> None:
         proc.kill()
