@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, not_, select, text, union_all, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
@@ -392,10 +392,14 @@ class Store:
         # Read the clock only once the lock is held: a freed slot was committed before this point, so a
         # recorded start never precedes the recorded end of the attempt whose slot it takes.
         now = utcnow()
-        running = [Slot(*r) for r in conn.execute(_RUNNING)]
+        running, ready = self._slots(conn, want, run_id, now)
         if len(running) >= parallelism:
             return []
-        chosen = self._choose(conn, running, want, parallelism, run_id, now)
+        specs = {r.run_id: self.spec(r.run_id, conn) for r in ready}
+        chosen = pick(ready, running, specs, want, parallelism)
+        if len(chosen) < want and len(ready) >= 2 * want:
+            # more is queued than one batch and a cap passed some of it over: look past the capped pairs
+            chosen = self._choose(conn, running, want, parallelism, run_id, now)
         claimed: list[Claimed] = []
         for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
             spec, dag_file = self._spec_and_file(rid, conn)
@@ -406,6 +410,26 @@ class Store:
                     Claimed(rid, spec.dag_id, dag_file, tid, r.map_index, r.try_number, r.max_tries, r.args, now)
                 )
         return claimed
+
+    def _slots(self, conn: Connection, want: int, run_id: str | None, now: datetime) -> tuple[list[Slot], list[Slot]]:
+        """In one round trip: every running instance, and the first ready ones (queued, then due retries)."""
+        cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+        only = (ti.run_id == run_id,) if run_id is not None else ()
+        order = (ti.run_id, ti.task_id, ti.map_index)
+        branches = [
+            select(*cols, literal(0).label("kind")).where(ti.state == TIState.RUNNING.value),
+            select(*cols, literal(1).label("kind")).where(ti.state == TIState.QUEUED.value, *only)
+            .order_by(*order).limit(2 * want),
+            select(*cols, literal(2).label("kind"))
+            .where(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now, *only)
+            .order_by(*order).limit(want),
+        ]  # fmt: skip
+        parts = [select(*b.subquery().c) for b in branches]  # LIMIT inside UNION needs subqueries on SQLite
+        running: list[Slot] = []
+        ready: list[Slot] = []
+        for r in conn.execute(union_all(*parts)):
+            (running if r.kind == 0 else ready).append(Slot(r.run_id, r.dag_id, r.task_id, r.map_index))
+        return running, ready
 
     def _choose(
         self,
@@ -450,13 +474,20 @@ class Store:
         return self.exchange(worker_id, "", 0, done, 0, 0)[0]
 
     def _record(self, conn: Connection, worker_id: str, done: Sequence[Completion]) -> int:
-        if self.is_postgres:
-            kept = self._complete_batch(conn, worker_id, done)
-        else:
-            kept = [c for c in done if conn.execute(_COMPLETE_ONE, self._complete_params(worker_id, c)).rowcount]
+        if self.is_postgres:  # one round trip: update the instances and insert their tries
+            rows = [{**self._complete_params(worker_id, c), **self._try_extra(c)} for c in done]
+            arrays = {name: [r[name] for r in rows] for name in rows[0] if name != "k_worker_id"}
+            return len(conn.execute(_RECORD_PG, {**arrays, "worker_id": worker_id}).all())
+        kept = [c for c in done if conn.execute(_COMPLETE_ONE, self._complete_params(worker_id, c)).rowcount]
         if kept:
             conn.execute(insert(task_try), [self._try_row(worker_id, c) for c in kept])
         return len(kept)
+
+    @staticmethod
+    def _try_extra(c: Completion) -> dict[str, Any]:
+        try_state = TIState.FAILED if c.state is TIState.UP_FOR_RETRY else c.state
+        return {"try_state": try_state.value, "error_type": c.error_type, "error_message": c.error_message,
+                "log": c.log, "log_truncated": c.log_truncated}  # fmt: skip
 
     @staticmethod
     def _complete_params(worker_id: str, c: Completion) -> dict[str, Any]:
@@ -466,17 +497,6 @@ class Store:
             "k_worker_id": worker_id, "state": c.state.value, "result": c.result, "label": c.label,
             "error": c.error_line, "ended_at": _naive(c.ended_at), "next_retry_at": _naive(c.next_retry_at),
         }  # fmt: skip
-
-    @staticmethod
-    def _complete_batch(conn: Connection, worker_id: str, done: Sequence[Completion]) -> list[Completion]:
-        """Postgres: one UPDATE for the whole batch, joined to arrays of values (one round trip)."""
-        rows = [Store._complete_params(worker_id, c) for c in done]
-        arrays = {name: [r[name] for r in rows] for name in rows[0] if name != "k_worker_id"}
-        updated = {
-            (r.run_id, r.task_id, r.map_index)
-            for r in conn.execute(_COMPLETE_MANY_PG, {**arrays, "worker_id": worker_id})
-        }
-        return [c for c in done if c.claimed.key in updated]
 
     @staticmethod
     def _try_row(worker_id: str, c: Completion) -> dict[str, Any]:
@@ -666,8 +686,6 @@ def _naive(t: datetime | None) -> datetime | None:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
 
-_RUNNING = select(ti.run_id, ti.dag_id, ti.task_id, ti.map_index).where(ti.state == TIState.RUNNING.value)
-
 # Claiming: queued instances, or retries that are due, become this worker's running attempt.
 _CLAIM = (
     update(task_instance)
@@ -712,19 +730,32 @@ _COMPLETE_ONE = (
     )
 )
 
-_COMPLETE_MANY_PG = text(
+_RECORD_PG = text(
     """
-    UPDATE task_instance AS t
-    SET state = v.state, result = v.result, label = v.label, error = v.error,
-        ended_at = v.ended_at, next_retry_at = v.next_retry_at
-    FROM unnest(
-        CAST(:k_run_id AS text[]), CAST(:k_task_id AS text[]), CAST(:k_map_index AS int[]),
-        CAST(:k_try_number AS int[]), CAST(:state AS text[]), CAST(:result AS text[]), CAST(:label AS text[]),
-        CAST(:error AS text[]), CAST(:ended_at AS timestamp[]), CAST(:next_retry_at AS timestamp[])
-    ) AS v(run_id, task_id, map_index, try_number, state, result, label, error, ended_at, next_retry_at)
-    WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.map_index = v.map_index
-      AND t.state = 'running' AND t.try_number = v.try_number AND t.worker_id = :worker_id
-    RETURNING t.run_id, t.task_id, t.map_index
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:k_run_id AS text[]), CAST(:k_task_id AS text[]), CAST(:k_map_index AS int[]),
+            CAST(:k_try_number AS int[]), CAST(:state AS text[]), CAST(:result AS text[]), CAST(:label AS text[]),
+            CAST(:error AS text[]), CAST(:ended_at AS timestamp[]), CAST(:next_retry_at AS timestamp[]),
+            CAST(:try_state AS text[]), CAST(:error_type AS text[]), CAST(:error_message AS text[]),
+            CAST(:log AS text[]), CAST(:log_truncated AS boolean[])
+        ) AS v(run_id, task_id, map_index, try_number, state, result, label, error, ended_at, next_retry_at,
+               try_state, error_type, error_message, log, log_truncated)
+    ), recorded AS (
+        -- only attempts this worker still holds: a late or repeated report changes nothing
+        UPDATE task_instance AS t
+        SET state = v.state, result = v.result, label = v.label, error = v.error,
+            ended_at = v.ended_at, next_retry_at = v.next_retry_at
+        FROM v
+        WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.map_index = v.map_index
+          AND t.state = 'running' AND t.try_number = v.try_number AND t.worker_id = :worker_id
+        RETURNING t.run_id, t.task_id, t.map_index, v.try_number, v.try_state, t.started_at, v.ended_at,
+                  t.hostname, t.pid, v.error_type, v.error_message, v.log, v.log_truncated
+    )
+    INSERT INTO task_try (run_id, task_id, map_index, try_number, state, started_at, ended_at, hostname, pid,
+                          error_type, error_message, log, log_truncated)
+    SELECT * FROM recorded
+    RETURNING run_id
     """
 )
 

@@ -93,7 +93,8 @@ class Worker:
         with the load. A database error is absorbed: outcomes stay pending until the database answers again.
         """
         recorded = self._guarded(lambda: self._exchange(claim)) if self.db.ready else None
-        self.collect(timeout)
+        # Recorded something and found nothing to claim: the scheduler may have work now, so don't wait here.
+        self.collect(0.0 if recorded and self.starved else timeout)
         return recorded or 0
 
     def _exchange(self, claim: bool) -> int:

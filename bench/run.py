@@ -1,0 +1,247 @@
+"""minimap's benchmarks: `python bench/run.py` (a few minutes; `--quick` skips N = 100,000).
+
+Prints one line per figure and writes bench/results/latest.json and latest.md. Every scenario runs on SQLite and
+on Postgres (MINIMAP_BENCH_PG, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres, as an admin URL
+that may create databases). Machines here are shared and noisy: compare the ratios measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.floor import floor  # noqa: E402
+from minimap import api  # noqa: E402
+from minimap.storage import InstanceRow, Store  # noqa: E402
+
+PG_ADMIN = os.environ.get("MINIMAP_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+results: list[dict[str, Any]] = []
+
+
+def figure(scenario: str, backend: str, name: str, value: float, unit: str, **extra: Any) -> None:
+    results.append({"scenario": scenario, "backend": backend, "figure": name, "value": value, "unit": unit, **extra})
+    print(f"{scenario:<10} {backend:<8} {name:<42} {value:>12,.1f} {unit}", flush=True)
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A fresh, empty database for one measurement."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as d:
+            yield f"sqlite:///{d}/bench.db"
+        return
+    name = f"minimap_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def memory(pids: list[int]) -> tuple[int, int]:
+    """Summed RSS and PSS in bytes (smaps_rollup)."""
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return rss, pss
+
+
+def run_cli(url: str, *args: str) -> tuple[float, int, int]:
+    """Run `minimap ARGS` to its end: wall seconds and the peak RSS and PSS of its process tree."""
+    env = {**os.environ, "MINIMAP_DATABASE_URL": url}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "minimap", *args], env=env, cwd=HERE.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    peak_rss = peak_pss = 0
+    while proc.poll() is None:
+        rss, pss = memory(tree(proc.pid))
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"minimap {' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, peak_rss, peak_pss
+
+
+def rows(store: Store, task_id: str) -> list[InstanceRow]:
+    run_id = store.latest_run().run_id
+    return store.instances(run_id, task_id)
+
+
+def span(instances: list[InstanceRow]) -> float:
+    return (max(i.ended_at for i in instances) - min(i.started_at for i in instances)).total_seconds()  # type: ignore[type-var,operator]
+
+
+def fanout(backend: str, n: int) -> None:
+    with database(backend) as url:
+        wall, rss, pss = run_cli(url, "run", "bench/fanout.py", "--conf", json.dumps({"n": n}))
+        store = api.open_store(url)
+        mapped = rows(store, "noop")
+        produce, collect = rows(store, "produce")[0], rows(store, "collect")[0]
+        run = store.latest_run()
+        assert len(mapped) == n and collect.result == n
+        rate = n / span(mapped)
+        expand = (min(i.started_at for i in mapped) - produce.ended_at).total_seconds()  # type: ignore[operator,type-var]
+        handoff = (collect.started_at - max(i.ended_at for i in mapped)).total_seconds()  # type: ignore[operator,type-var]
+        store.engine.dispose()
+    with database(backend) as url:
+        fl = floor(url, n, processes=1)
+    key = f"fanout-{n}"
+    figure(key, backend, "wall time, run start to end (s)", (run.ended_at - run.started_at).total_seconds(), "s")  # type: ignore[operator]
+    figure(key, backend, "wall time of `minimap run` (s)", wall, "s")
+    figure(key, backend, "mapped instances per second", rate, "/s")
+    figure(key, backend, "floor: plain claim + commit per completion", fl["per_s"], "/s")
+    figure(key, backend, "ratio of the floor", 100 * rate / fl["per_s"], "%")
+    figure(key, backend, "producer end -> first mapped start (ms)", 1000 * expand, "ms")
+    figure(key, backend, "last mapped end -> downstream start (ms)", 1000 * handoff, "ms")
+    figure(key, backend, "peak RSS, all minimap processes (MB)", rss / 1e6, "MB")
+    figure(key, backend, "peak PSS, all minimap processes (MB)", pss / 1e6, "MB")
+
+
+def latency(backend: str, repeats: int) -> None:
+    handoffs: list[float] = []
+    gaps: list[float] = []
+    makespans: list[float] = []
+    with database(backend) as url:
+        store = api.open_store(url)
+        for _ in range(repeats):
+            r = api.trigger_file(store, "bench/latency.py", "handoff")
+            api.run_to_end(store, r.run_id)
+            mapped, collect = store.instances(r.run_id, "noop"), store.instances(r.run_id, "collect")[0]
+            handoffs.append((collect.started_at - max(i.ended_at for i in mapped)).total_seconds())  # type: ignore[operator,type-var]
+        for _ in range(max(2, repeats // 4)):
+            r = api.trigger_file(store, "bench/latency.py", "slots")
+            api.run_to_end(store, r.run_id)
+            sleeps = store.instances(r.run_id, "sleep")
+            makespans.append(span(sleeps))
+            ends = sorted(i.ended_at for i in sleeps)  # type: ignore[type-var]
+            for i in sorted(sleeps, key=lambda i: i.started_at)[3:]:  # type: ignore[arg-type,return-value]
+                freed = max(e for e in ends if e <= i.started_at)  # type: ignore[operator]
+                gaps.append((i.started_at - freed).total_seconds())  # type: ignore[operator]
+        store.engine.dispose()
+
+    def pct(values: list[float], p: int) -> float:
+        return 1000 * statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+    figure(
+        "latency",
+        backend,
+        "last mapped end -> downstream start p50 (ms)",
+        pct(handoffs, 50),
+        "ms",
+        samples=len(handoffs),
+    )
+    figure("latency", backend, "last mapped end -> downstream start p99 (ms)", pct(handoffs, 99), "ms")
+    figure("latency", backend, "freed slot -> next start p50 (ms)", pct(gaps, 50), "ms", samples=len(gaps))
+    figure("latency", backend, "freed slot -> next start p99 (ms)", pct(gaps, 99), "ms")
+    figure("latency", backend, "12 x 0.2 s at cap 3: makespan (ideal 0.8 s)", statistics.median(makespans), "s")
+
+
+def scale_out(workers: int, n: int) -> None:
+    with database("postgres") as url:
+        store = api.open_store(url)
+        run_id = api.trigger_file(store, "bench/fanout.py", conf={"n": n}).run_id
+        env = {**os.environ, "MINIMAP_DATABASE_URL": url, "MINIMAP_POLL_INTERVAL": "0.05"}
+        start = [sys.executable, "-m", "minimap"]
+        procs = [subprocess.Popen([*start, "scheduler"], env=env, stderr=subprocess.DEVNULL)]
+        procs += [subprocess.Popen([*start, "worker", "--concurrency", "16"], env=env, stderr=subprocess.DEVNULL)
+                  for _ in range(workers)]  # fmt: skip
+        try:
+            while store.run(run_id).state.value not in ("success", "failed"):
+                time.sleep(0.1)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+        rate = n / span(store.instances(run_id, "noop"))
+        store.engine.dispose()
+    with database("postgres") as url:
+        fl = floor(url, n, processes=workers)
+    figure(f"scaleout-{workers}", "postgres", f"1 scheduler + {workers} workers: instances/s", rate, "/s")
+    figure(f"scaleout-{workers}", "postgres", f"floor with {workers} processes", fl["per_s"], "/s")
+    figure(f"scaleout-{workers}", "postgres", "ratio of the floor", 100 * rate / fl["per_s"], "%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip N = 100,000 and run fewer latency repeats")
+    parser.add_argument("--only", choices=["fanout", "latency", "scaleout"], help="run one scenario")
+    args = parser.parse_args()
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    started = time.time()
+    for backend in ("sqlite", "postgres"):
+        if args.only in (None, "fanout"):
+            for n in sizes:
+                fanout(backend, n)
+        if args.only in (None, "latency"):
+            latency(backend, 8 if args.quick else 20)
+    if args.only in (None, "scaleout"):
+        for workers in (1, 2, 4):
+            scale_out(workers, 10_000)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    meta = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.time() - started),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "command": " ".join(["python", *sys.argv]),
+    }
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "figures": results}, indent=2, default=str))
+    lines = ["| scenario | backend | figure | value |", "|---|---|---|---|"]
+    lines += [f"| {r['scenario']} | {r['backend']} | {r['figure']} | {r['value']:,.1f} {r['unit']} |" for r in results]
+    (out / "latest.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'latest.json'} and latest.md in {meta['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
