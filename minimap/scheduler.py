@@ -7,12 +7,13 @@ import logging
 from minimap.decisions import FinishRun, Prepare, Settle, decide
 from minimap.expansion import ExpansionError, call_kwargs, encode_args, expand
 from minimap.snapshot import DagSpec, TaskSpec
-from minimap.states import RunState, TIState
+from minimap.states import FINISHED, RunState, TIState
 from minimap.storage import RunTx, Store
 
 log = logging.getLogger(__name__)
 
 FINISHED_RUN = (RunState.SUCCESS, RunState.FAILED)
+VACUUM_EVERY = 1000  # instances finished since the last vacuum, after which the scheduler vacuums (Postgres)
 ANALYZE_AFTER = 1000  # instances inserted by one pass after which the planner's statistics are refreshed
 
 
@@ -22,6 +23,8 @@ class Scheduler:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.expanded = 0
+        self.finished_at_vacuum: dict[str, int] = {}
+        self.finished = 0
 
     def tick(self, run_id: str) -> RunState:
         """One scheduling pass over `run_id`; returns the run's state afterwards."""
@@ -35,13 +38,18 @@ class Scheduler:
         finally:
             if self.expanded >= ANALYZE_AFTER:
                 self.store.analyze()
+            if self.finished - self.finished_at_vacuum.setdefault(run_id, 0) >= VACUUM_EVERY:
+                self.finished_at_vacuum[run_id] = self.finished
+                self.store.vacuum()
 
     def _pass(self, run_id: str, spec: DagSpec) -> RunState:
         with self.store.scheduling(run_id) as tx:
             if tx.run.state is not RunState.RUNNING:
                 return tx.run.state
             for _ in range(2 * len(spec.tasks) + 2):  # each pass settles at least one task, or stops
-                actions = decide(spec, tx.counts())
+                counts = tx.counts()
+                self.finished = sum(n for c in counts.values() for s, n in c.items() if s in FINISHED)
+                actions = decide(spec, counts)
                 if not actions:
                     break
                 for action in actions:

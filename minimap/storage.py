@@ -622,6 +622,20 @@ class Store:
                 conn.execute(insert(task_try), tries)
         return found
 
+    def vacuum(self) -> None:
+        """Clear the dead row versions claims and completions leave in task_instance (Postgres).
+
+        Every state change leaves the old version's index entries behind; until they are vacuumed, each claim
+        steps over all of them (measured: 1 ms per claim at the start of a 30,000-instance run, 8 ms at its
+        end). Autovacuum comes a minute or more later; a VACUUM blocks neither reads nor writes.
+        """
+        if self.is_postgres:
+            try:
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("VACUUM task_instance"))
+            except (OperationalError, InterfaceError) as e:
+                raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
+
     def analyze(self) -> None:
         """Refresh the planner's statistics of task_instance (Postgres), after a large expansion.
 
