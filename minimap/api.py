@@ -15,10 +15,11 @@ from minimap.defaults import PARALLELISM
 from minimap.exceptions import ClearError, DefinitionError, NotFoundError
 from minimap.expansion import ExpansionError, encode_args, expand
 from minimap.loader import load_dag
+from minimap.rows import InstanceRow, RunRow
 from minimap.runner import drive
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
-from minimap.storage import InstanceRow, RunRow, Store
+from minimap.storage import Store
 
 
 def open_store(url: str | None = None) -> Store:

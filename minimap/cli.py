@@ -17,8 +17,9 @@ import click
 from minimap import api
 from minimap.exceptions import MinimapError
 from minimap.progress import Progress, summary
+from minimap.rows import InstanceRow, RunRow, TryRow
 from minimap.states import RunState, TIState
-from minimap.storage import InstanceRow, RunRow, Store, TryRow
+from minimap.storage import Store
 
 log = logging.getLogger("minimap")
 
@@ -73,6 +74,12 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         sys.exit(code or EXIT_OK)
 
     return wrapper
+
+
+def which_run(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--run-id R, or --dag-id D for the latest run of D; neither: the latest run."""
+    fn = click.option("--dag-id", help="The latest run of this DAG.")(fn)
+    return click.option("--run-id", help="The run (default: the latest).")(fn)
 
 
 def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any]:
@@ -171,8 +178,7 @@ def trigger(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[st
 
 
 @main.command()
-@click.option("--run-id", help="The run (default: the latest).")
-@click.option("--dag-id", help="The latest run of this DAG.")
+@which_run
 @click.option("--workers", type=click.IntRange(min=1), help="Task processes.")
 @common
 def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: int | None) -> int:
@@ -184,8 +190,7 @@ def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: 
 
 
 @main.command()
-@click.option("--run-id", help="The run (default: the latest).")
-@click.option("--dag-id", help="The latest run of this DAG.")
+@which_run
 @click.option("--task", "task_id", help="The task (may be left out when one mapped task has the index).")
 @click.option("--map-index", "map_indexes", type=int, multiple=True, help="Index to clear; repeatable.")
 @click.option(
@@ -314,8 +319,7 @@ def _instance_json(i: InstanceRow, tries: list[TryRow]) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--run-id", help="The run (default: the latest).")
-@click.option("--dag-id", help="The latest run of this DAG.")
+@which_run
 @click.option("--task", "task_id", help="Only this task.")
 @click.option(
     "--state",
@@ -368,8 +372,7 @@ def tasks(
 
 
 @main.command()
-@click.option("--run-id", help="The run (default: the latest).")
-@click.option("--dag-id", help="The latest run of this DAG.")
+@which_run
 @click.option("--task", "task_id", required=True, help="The task.")
 @click.option("--map-index", type=int, default=-1, show_default=True, help="The instance's index.")
 @click.option("--try", "try_number", type=int, help="Which try (default: the latest recorded).")

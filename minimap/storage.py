@@ -12,7 +12,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
@@ -26,6 +25,7 @@ from minimap.db import mask, short
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.expansion import MISSING
 from minimap.models import dag_run, task_instance, task_try, worker
+from minimap.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 
@@ -35,158 +35,6 @@ dr = dag_run.c
 wk = worker.c
 
 _CLAIM_LOCK = 720_302  # pg_advisory_xact_lock key that serializes claims (the caps' critical section)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _decode(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One DAG run."""
-
-    id: int
-    run_id: str
-    dag_id: str
-    state: RunState
-    dag_file: str
-    conf: dict[str, Any]
-    created_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-
-    @classmethod
-    def from_row(cls, r: Any) -> RunRow:
-        return cls(
-            r.id,
-            r.run_id,
-            r.dag_id,
-            RunState(r.state),
-            r.dag_file,
-            json.loads(r.conf),
-            r.created_at,
-            r.started_at,
-            r.ended_at,
-        )
-
-
-@dataclass(frozen=True)
-class InstanceRow:
-    """One task instance as listings show it."""
-
-    run_id: str
-    task_id: str
-    map_index: int
-    state: TIState
-    try_number: int
-    max_tries: int
-    label: str | None
-    error: str | None
-    result: Any
-    started_at: datetime | None
-    ended_at: datetime | None
-    hostname: str | None
-    pid: int | None
-
-    @classmethod
-    def from_row(cls, r: Any) -> InstanceRow:
-        return cls(
-            r.run_id,
-            r.task_id,
-            r.map_index,
-            TIState(r.state),
-            r.try_number,
-            r.max_tries,
-            r.label,
-            r.error,
-            _decode(r.result),
-            r.started_at,
-            r.ended_at,
-            r.hostname,
-            r.pid,
-        )
-
-
-@dataclass(frozen=True)
-class TryRow:
-    """One attempt of one instance."""
-
-    run_id: str
-    task_id: str
-    map_index: int
-    try_number: int
-    state: TIState
-    started_at: datetime | None
-    ended_at: datetime | None
-    hostname: str | None
-    pid: int | None
-    error_type: str | None
-    error_message: str | None
-    log: str | None
-    log_truncated: bool
-
-    @classmethod
-    def from_row(cls, r: Any) -> TryRow:
-        return cls(
-            r.run_id,
-            r.task_id,
-            r.map_index,
-            r.try_number,
-            TIState(r.state),
-            r.started_at,
-            r.ended_at,
-            r.hostname,
-            r.pid,
-            r.error_type,
-            r.error_message,
-            r.log,
-            bool(r.log_truncated),
-        )
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """An instance a worker has claimed: what it needs to run one attempt."""
-
-    run_id: str
-    dag_id: str
-    dag_file: str
-    task_id: str
-    map_index: int
-    try_number: int
-    max_tries: int
-    args: str | None
-    started_at: datetime
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.run_id, self.task_id, self.map_index)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """How one attempt ended, to be recorded."""
-
-    claimed: Claimed
-    state: TIState  # success, skipped, failed or up_for_retry
-    ended_at: datetime
-    result: str | None = None  # JSON
-    label: str | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    log: str | None = None
-    log_truncated: bool = False
-    next_retry_at: datetime | None = None
-
-    @property
-    def error_line(self) -> str | None:
-        if self.error_type is None:
-            return None
-        return f"{self.error_type}: {self.error_message}" if self.error_message else self.error_type
 
 
 def state_counts(conn: Connection, run_id: str) -> dict[str, dict[TIState, int]]:
@@ -796,7 +644,7 @@ class RunTx:
             else:
                 row = self.conn.execute(q.where(ti.map_index == -1)).first()
                 ok = row is not None and row.state == TIState.SUCCESS.value
-                values[tid] = _decode(row.result) if ok and row is not None else MISSING
+                values[tid] = decode(row.result) if ok and row is not None else MISSING
         return values
 
     def _where_waiting(self, task_id: str) -> Any:

@@ -15,8 +15,9 @@ from minimap.backoff import Backoff
 from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
 from minimap.executor import Job, Outcome, TaskProcess
+from minimap.rows import Claimed, Completion, utcnow
 from minimap.states import TIState
-from minimap.storage import Claimed, Completion, Store, utcnow
+from minimap.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -215,52 +216,19 @@ class Worker:
 
     def _completion(self, c: Claimed, o: Outcome) -> Completion:
         now = utcnow()
-        if o.kind == "success":
-            return Completion(
-                c,
-                TIState.SUCCESS,
-                now,
-                result=o.result,
-                label=o.label,
-                log=o.log,
-                log_truncated=o.log_truncated,
-            )
-        if o.kind == "skipped":
-            return Completion(
-                c,
-                TIState.SKIPPED,
-                now,
-                label=o.label,
-                error_type=o.error_type,
-                error_message=o.error_message,
-                log=o.log,
-                log_truncated=o.log_truncated,
-            )
-        retry = o.kind == "failed" and c.try_number < c.max_tries
-        state, next_at = TIState.FAILED, None
-        if retry:
+        state = {"success": TIState.SUCCESS, "skipped": TIState.SKIPPED}.get(o.kind, TIState.FAILED)
+        next_at = None
+        if o.kind == "failed" and c.try_number < c.max_tries:
             delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
             state, next_at = TIState.UP_FOR_RETRY, now + timedelta(seconds=delay)
-        log.info(
-            "%s[%d] try %d %s: %s: %s",
-            c.task_id,
-            c.map_index,
-            c.try_number,
-            state,
-            o.error_type,
-            o.error_message,
-        )
+        if state in (TIState.FAILED, TIState.UP_FOR_RETRY):
+            log.info(
+                "%s[%d] try %d %s: %s: %s", c.task_id, c.map_index, c.try_number, state, o.error_type, o.error_message
+            )
         return Completion(
-            c,
-            state,
-            now,
-            label=o.label,
-            error_type=o.error_type,
-            error_message=o.error_message,
-            log=o.log,
-            log_truncated=o.log_truncated,
-            next_retry_at=next_at,
-        )
+            c, state, now, result=o.result, label=o.label, error_type=o.error_type, error_message=o.error_message,
+            log=o.log, log_truncated=o.log_truncated, next_retry_at=next_at,
+        )  # fmt: skip
 
     def _failed(self, c: Claimed, error_type: str, message: str) -> Completion:
         log.warning("%s[%d] try %d: %s", c.task_id, c.map_index, c.try_number, message)

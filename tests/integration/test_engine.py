@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from minimap import api
+from minimap.rows import InstanceRow
 from minimap.states import RunState, TIState
-from minimap.storage import InstanceRow, Store
+from minimap.storage import Store
 from tests.conftest import DAGS, ledger
 
 MAPPING = str(DAGS / "mapping.py")
