@@ -83,7 +83,7 @@ def finished(store: Store, run_id: str) -> Callable[[], bool]:
 def test_two_workers_and_a_scheduler_finish_200_instances_under_the_cap(
     store: Store, procs: Processes, flags: Path
 ) -> None:
-    run_id = trigger(store, flags, 200, 0.01)
+    run_id = trigger(store, flags, 200, 0.05)  # ~2 s of work: long enough for both workers to take part
     procs.start("scheduler")
     procs.start("worker", "--concurrency", "4")
     procs.start("worker", "--concurrency", "4")
@@ -184,7 +184,7 @@ def test_a_postgres_restart_mid_run_loses_nothing(tmp_path: Path, flags: Path) -
     try:
         url = cluster.start()
         store = api.open_store(url)
-        run_id = trigger(store, flags, 60, 0.1)
+        run_id = trigger(store, flags, 60, 0.2)  # ~2 s of work left when the restart begins
         procs = Processes(url, tmp_path)
         try:
             runner = procs.start("resume", "--run-id", run_id)  # `run`'s loop: scheduler and worker in one
