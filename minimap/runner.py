@@ -76,6 +76,20 @@ class SchedulerLoop:
         return runs
 
 
+def explain_queued(store: Store, run_id: str) -> None:
+    """Say why a run waits for max_active_runs, and what would let it start."""
+    ahead = store.runs_ahead(run_id)
+    if not ahead:
+        return
+    limit = store.spec(run_id).max_active_runs
+    names = ", ".join(f"{r.run_id} ({r.state})" for r in ahead[:3]) + (" ..." if len(ahead) > 3 else "")
+    log.warning(
+        "run %s waits: DAG %s allows max_active_runs=%d and these come first: %s. Let `minimap scheduler` and "
+        "`minimap worker` run them, or finish one with `minimap resume --run-id %s`.",
+        run_id, ahead[0].dag_id, limit, names, ahead[0].run_id,
+    )  # fmt: skip
+
+
 def drive(
     store: Store,
     run_id: str,
@@ -93,11 +107,14 @@ def drive(
     worker.start()
     reason = "run finished"
     try:
-        changed, last_tick = True, 0.0
+        changed, last_tick, told = True, 0.0, 0.0
         while True:
             if changed or time.monotonic() - last_tick >= POLL_INTERVAL:
                 state = loop.tick(run_id)
                 last_tick = time.monotonic()
+                if state is RunState.QUEUED and time.monotonic() - told >= 30:
+                    explain_queued(store, run_id)
+                    told = time.monotonic()
                 if state in FINISHED_RUN and not worker.busy and not worker.unrecorded:
                     assert state is not None
                     return state

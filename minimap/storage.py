@@ -135,6 +135,19 @@ class Store:
         with self._tx() as conn:
             return [RunRow.from_row(r) for r in conn.execute(q)]
 
+    def runs_ahead(self, run_id: str) -> list[RunRow]:
+        """Unfinished runs of the same DAG created before `run_id` (what max_active_runs makes it wait for)."""
+        run = self.run(run_id)
+        q = (
+            select(dag_run)
+            .where(
+                dr.dag_id == run.dag_id, dr.id < run.id, dr.state.in_([RunState.QUEUED.value, RunState.RUNNING.value])
+            )
+            .order_by(dr.id)
+        )
+        with self._tx() as conn:
+            return [RunRow.from_row(r) for r in conn.execute(q)]
+
     def spec(self, run_id: str, conn: Connection | None = None) -> DagSpec:
         """The frozen DAG structure of a run (immutable, so cached)."""
         return self._spec_and_file(run_id, conn)[0]

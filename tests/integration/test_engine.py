@@ -193,3 +193,18 @@ def max_concurrent(instances: list[InstanceRow]) -> int:
         running += delta
         peak = max(peak, running)
     return peak
+
+
+def test_a_run_queued_behind_max_active_runs_says_why(
+    store: Store, flags: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from minimap.runner import explain_queued
+
+    path, conf = str(DAGS / "shipping_flags.py"), {"flags": str(flags)}  # max_active_runs=1
+    first = api.trigger_file(store, path, conf=conf)
+    second = api.trigger_file(store, path, conf=conf)
+    store.start_runs("shipping_flags", 1)
+    assert (store.run(first.run_id).state, store.run(second.run_id).state) == (RunState.RUNNING, RunState.QUEUED)
+    explain_queued(store, second.run_id)
+    assert f"max_active_runs=1 and these come first: {first.run_id} (running)" in caplog.text
+    assert f"minimap resume --run-id {first.run_id}" in caplog.text
