@@ -260,3 +260,15 @@ class ThrowawayPostgres:
         except Exception:  # noqa: BLE001 -- it may never have started
             pass
         shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+
+def test_four_worker_processes_never_run_more_than_max_active_tasks(store: Store, procs: Processes) -> None:
+    """Issue 2's measurement: 12 sleeping instances, max_active_tasks=3, four separate worker processes."""
+    run_id = api.trigger_file(store, str(DAGS / "caps.py")).run_id
+    procs.start("scheduler")
+    for _ in range(4):
+        procs.start("worker", "--concurrency", "3")
+    wait_for(finished(store, run_id), 60, "the run to finish", procs)
+    sleepy = store.instances(run_id, "sleepy")
+    assert store.run(run_id).state is RunState.SUCCESS
+    assert max_concurrent(sleepy) == 3
