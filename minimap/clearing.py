@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from minimap.exceptions import ClearError, NotFoundError
 from minimap.snapshot import DagSpec
-from minimap.states import TIState
+from minimap.states import TIState, can_move
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def plan(
             if only_states and i.state not in only_states:
                 continue
             chosen[i.task_id, i.map_index] = i
-    running = [i for i in chosen.values() if i.state is TIState.RUNNING]
+    running = [i for i in chosen.values() if not can_move(i.state, TIState.SCHEDULED)]
     if running:
         r = running[0]
         raise ClearError(f"{r.task_id}[{r.map_index}] is running right now; wait for it to end, then clear it")

@@ -23,7 +23,7 @@ from minimap.storage import Store
 
 log = logging.getLogger("minimap")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130  # bad input: MinimapError.exit_code (2)
 
 
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -98,7 +98,7 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def _drive(store: Store, run: RunRow, workers: int | None, wait_label: str) -> int:
+def _drive(store: Store, run: RunRow, workers: int | None) -> int:
     """Drive `run` to its end with live progress; print the summary; the exit code for its state."""
     progress = Progress(store, run.run_id)
     started = time.monotonic()
@@ -161,7 +161,7 @@ def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, A
     store = api.open_store(db_url)
     created = api.trigger_file(store, dag_file, dag.dag_id, conf)
     click.echo(f"run {created.run_id} of {created.dag_id} ({store.url})", err=True)
-    return _drive(store, created, workers, "run")
+    return _drive(store, created, workers)
 
 
 @main.command()
@@ -186,7 +186,7 @@ def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: 
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
     click.echo(f"resuming run {target.run_id} of {target.dag_id} ({target.state})", err=True)
-    return _drive(store, target, workers, "resume")
+    return _drive(store, target, workers)
 
 
 @main.command()
@@ -233,7 +233,7 @@ def clear(
         click.echo(f"  {name} ({i.state})", err=True)
     if dry_run or no_wait or not reset:
         return EXIT_OK
-    return _drive(store, store.run(target.run_id), workers, "clear")
+    return _drive(store, store.run(target.run_id), workers)
 
 
 def _run_json(r: RunRow) -> dict[str, Any]:

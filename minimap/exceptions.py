@@ -33,10 +33,6 @@ class ClearError(MinimapError):
     """These instances cannot be cleared."""
 
 
-class UnmappableResult(MinimapError):
-    """A task's result cannot be mapped over."""
-
-
 # --- raised by task code -------------------------------------------------------------------------
 
 
