@@ -274,21 +274,10 @@ class Store:
 
     def _slots(self, conn: Connection, want: int, run_id: str | None, now: datetime) -> tuple[list[Slot], list[Slot]]:
         """In one round trip: every running instance, and the first ready ones (queued, then due retries)."""
-        cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
-        only = (ti.run_id == run_id,) if run_id is not None else ()
-        order = (ti.run_id, ti.task_id, ti.map_index)
-        branches = [
-            select(*cols, literal(0).label("kind")).where(ti.state == TIState.RUNNING.value),
-            select(*cols, literal(1).label("kind")).where(ti.state == TIState.QUEUED.value, *only)
-            .order_by(*order).limit(2 * want),
-            select(*cols, literal(2).label("kind"))
-            .where(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now, *only)
-            .order_by(*order).limit(want),
-        ]  # fmt: skip
-        parts = [select(*b.subquery().c) for b in branches]  # LIMIT inside UNION needs subqueries on SQLite
+        params = {"s_queued": 2 * want, "s_retries": want, "s_now": now, "s_run_id": run_id}
         running: list[Slot] = []
         ready: list[Slot] = []
-        for r in conn.execute(union_all(*parts)):
+        for r in conn.execute(_SLOTS[run_id is not None], params):
             (running if r.kind == 0 else ready).append(Slot(r.run_id, r.dag_id, r.task_id, r.map_index))
         return running, ready
 
@@ -560,6 +549,25 @@ def _naive(t: datetime | None) -> datetime | None:
     """UTC without tzinfo, as the UTCDateTime columns store it (for statements that bypass the type)."""
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
+
+def _slots_statement(one_run: bool) -> Any:
+    """Running instances (kind 0), the first queued ones (1) and the first due retries (2), in one statement."""
+    cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+    only = (ti.run_id == bindparam("s_run_id"),) if one_run else ()
+    order = (ti.run_id, ti.task_id, ti.map_index)
+    branches = [
+        select(*cols, literal(0).label("kind")).where(ti.state == TIState.RUNNING.value),
+        select(*cols, literal(1).label("kind")).where(ti.state == TIState.QUEUED.value, *only)
+        .order_by(*order).limit(bindparam("s_queued")),
+        select(*cols, literal(2).label("kind"))
+        .where(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= bindparam("s_now"), *only)
+        .order_by(*order).limit(bindparam("s_retries")),
+    ]  # fmt: skip
+    return union_all(*[select(*b.subquery().c) for b in branches])  # LIMIT inside UNION needs subqueries on SQLite
+
+
+# Built once: constructing this per claim was 63% of a claim's Python time.
+_SLOTS = {one_run: _slots_statement(one_run) for one_run in (False, True)}
 
 # Claiming: queued instances, or retries that are due, become this worker's running attempt.
 _CLAIM = (
