@@ -82,6 +82,13 @@ def which_run(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--run-id", help="The run (default: the latest).")(fn)
 
 
+def state_option(help_text: str) -> Callable[..., Any]:
+    """--state S (repeatable), one of the instance states."""
+    return click.option(
+        "--state", "states", type=click.Choice([s.value for s in TIState]), multiple=True, help=help_text
+    )
+
+
 def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any]:
     if not value:
         return {}
@@ -193,13 +200,7 @@ def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: 
 @which_run
 @click.option("--task", "task_id", help="The task (may be left out when one mapped task has the index).")
 @click.option("--map-index", "map_indexes", type=int, multiple=True, help="Index to clear; repeatable.")
-@click.option(
-    "--state",
-    "states",
-    type=click.Choice([s.value for s in TIState]),
-    multiple=True,
-    help="Clear only instances in this state (e.g. failed).",
-)
+@state_option("Clear only instances in this state (e.g. failed).")
 @click.option("--downstream-all", is_flag=True, help="Also reset downstream instances that succeeded.")
 @click.option("--dry-run", is_flag=True, help="Print what would be reset; change nothing.")
 @click.option("--no-wait", is_flag=True, help="Reset and return; a scheduler carries on.")
@@ -321,13 +322,7 @@ def _instance_json(i: InstanceRow, tries: list[TryRow]) -> dict[str, Any]:
 @main.command()
 @which_run
 @click.option("--task", "task_id", help="Only this task.")
-@click.option(
-    "--state",
-    "states",
-    type=click.Choice([s.value for s in TIState]),
-    multiple=True,
-    help="Only these states.",
-)
+@state_option("Only these states.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, each with its tries.")
 @common
 def tasks(

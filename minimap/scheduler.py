@@ -29,12 +29,13 @@ class Scheduler:
     def tick(self, run_id: str) -> RunState:
         """One scheduling pass over `run_id`; returns the run's state afterwards."""
         spec = self.store.spec(run_id)
-        run = self.store.run(run_id)
-        if run.state is RunState.QUEUED:
-            self.store.start_runs(run.dag_id, spec.max_active_runs)
         self.expanded = 0
         try:
-            return self._pass(run_id, spec)
+            state = self._pass(run_id, spec)
+            if state is RunState.QUEUED:  # read under the run's lock: start it if max_active_runs allows
+                self.store.start_runs(spec.dag_id, spec.max_active_runs)
+                state = self._pass(run_id, spec)
+            return state
         finally:
             if self.expanded >= ANALYZE_AFTER:
                 self.store.analyze()

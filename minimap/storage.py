@@ -376,14 +376,7 @@ class Store:
             for k in claimed:
                 res = conn.execute(
                     update(task_instance)
-                    .where(
-                        ti.run_id == k.run_id,
-                        ti.task_id == k.task_id,
-                        ti.map_index == k.map_index,
-                        ti.state == TIState.RUNNING.value,
-                        ti.try_number == k.try_number,
-                        ti.worker_id == worker_id,
-                    )
+                    .where(_attempt(k.run_id, k.task_id, k.map_index, k.try_number, worker_id))
                     .values(state=TIState.QUEUED.value, max_tries=ti.max_tries + 1, error=reason, queued_at=now)
                 )
                 if res.rowcount:
@@ -435,13 +428,7 @@ class Store:
                 delay = spec.tasks[r.task_id].retry_delay_after(r.try_number) if retry else 0
                 res = conn.execute(
                     update(task_instance)
-                    .where(
-                        ti.run_id == r.run_id,
-                        ti.task_id == r.task_id,
-                        ti.map_index == r.map_index,
-                        ti.state == TIState.RUNNING.value,
-                        ti.try_number == r.try_number,
-                    )
+                    .where(_attempt(r.run_id, r.task_id, r.map_index, r.try_number))
                     .values(
                         state=(TIState.UP_FOR_RETRY if retry else TIState.FAILED).value,
                         error=f"WorkerLost: {reason}",
@@ -545,6 +532,20 @@ class Store:
             return [TryRow.from_row(r) for r in conn.execute(q)]
 
 
+def _attempt(run_id: Any, task_id: Any, map_index: Any, try_number: Any, worker_id: Any = None) -> Any:
+    """This very attempt, still running (and held by `worker_id` if given): the guard that makes a late,
+    repeated or reclaimed report change nothing."""
+    held = (ti.worker_id == worker_id,) if worker_id is not None else ()
+    return and_(
+        ti.run_id == run_id,
+        ti.task_id == task_id,
+        ti.map_index == map_index,
+        ti.state == TIState.RUNNING.value,
+        ti.try_number == try_number,
+        *held,
+    )
+
+
 def _naive(t: datetime | None) -> datetime | None:
     """UTC without tzinfo, as the UTCDateTime columns store it (for statements that bypass the type)."""
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
@@ -596,12 +597,13 @@ _CLAIM = (
 _COMPLETE_ONE = (
     update(task_instance)
     .where(
-        ti.run_id == bindparam("k_run_id"),
-        ti.task_id == bindparam("k_task_id"),
-        ti.map_index == bindparam("k_map_index"),
-        ti.state == TIState.RUNNING.value,
-        ti.try_number == bindparam("k_try_number"),
-        ti.worker_id == bindparam("k_worker_id"),
+        _attempt(
+            bindparam("k_run_id"),
+            bindparam("k_task_id"),
+            bindparam("k_map_index"),
+            bindparam("k_try_number"),
+            bindparam("k_worker_id"),
+        )
     )
     .values(
         state=bindparam("state"),
