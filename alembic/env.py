@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from minimap.models import metadata
+from minimap.store.tables import metadata
 
 
 def run(connection) -> None:  # type: ignore[no-untyped-def]
@@ -22,7 +22,7 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    from minimap.db import make_engine
+    from minimap.store.engine import make_engine
 
     engine = make_engine(None)  # MINIMAP_DATABASE_URL, else the default SQLite
     with engine.connect() as conn:

@@ -29,8 +29,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench.floor import floor  # noqa: E402
 from minimap import api  # noqa: E402
-from minimap.rows import InstanceRow  # noqa: E402
-from minimap.storage import Store  # noqa: E402
+from minimap.store.rows import InstanceRow  # noqa: E402
+from minimap.store.storage import Store  # noqa: E402
 
 PG_ADMIN = os.environ.get("MINIMAP_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 results: list[dict[str, Any]] = []

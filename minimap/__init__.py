@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from minimap.context import get_current_context
-from minimap.dag import DAG
-from minimap.taskflow import task
-from minimap.xcomarg import XComArg
+from minimap.authoring.context import get_current_context
+from minimap.authoring.dag import DAG
+from minimap.authoring.taskflow import task
+from minimap.authoring.xcomarg import XComArg
 
 __all__ = ["DAG", "XComArg", "get_current_context", "task"]
 __version__ = "0.1.0"

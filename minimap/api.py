@@ -8,18 +8,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from minimap import clearing, db
-from minimap.clearing import Instance
-from minimap.dag import DAG
+from minimap.authoring.dag import DAG
+from minimap.authoring.loader import load_dag
 from minimap.defaults import PARALLELISM
 from minimap.exceptions import ClearError, DefinitionError, NotFoundError
-from minimap.expansion import ExpansionError, encode_args, expand
-from minimap.loader import load_dag
-from minimap.rows import InstanceRow, RunRow
-from minimap.runner import drive
+from minimap.execution.runner import drive
+from minimap.rules import clearing
+from minimap.rules.clearing import Instance
+from minimap.rules.expansion import ExpansionError, encode_args, expand
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
-from minimap.storage import Store
+from minimap.store import engine as db
+from minimap.store.rows import InstanceRow, RunRow
+from minimap.store.storage import Store
 
 
 def open_store(url: str | None = None) -> Store:

@@ -16,10 +16,10 @@ import click
 
 from minimap import api
 from minimap.exceptions import MinimapError
-from minimap.progress import Progress, summary
-from minimap.rows import InstanceRow, RunRow, TryRow
+from minimap.execution.progress import Progress, summary
 from minimap.states import RunState, TIState
-from minimap.storage import Store
+from minimap.store.rows import InstanceRow, RunRow, TryRow
+from minimap.store.storage import Store
 
 log = logging.getLogger("minimap")
 
@@ -61,7 +61,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as e:
             if debug:
                 raise
-            from minimap.db import mask
+            from minimap.store.engine import mask
 
             text = str(e).splitlines()[0] if str(e) else ""
             if db_url:
@@ -162,7 +162,7 @@ def main() -> None:
 @common
 def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, Any], workers: int | None) -> int:
     """Create a run of DAG_FILE and drive it to the end (exit 0 success, 1 failed, 2 bad input)."""
-    from minimap.loader import load_dag
+    from minimap.authoring.loader import load_dag
 
     dag = load_dag(dag_file, dag_id)  # before touching the database: a bad file is the common error
     store = api.open_store(db_url)
@@ -381,7 +381,7 @@ def logs(
     found = api.instances(store, target.run_id, task_id)
     name = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
     if not any(i.map_index == map_index for i in found):
-        from minimap.clearing import describe_indexes
+        from minimap.rules.clearing import describe_indexes
 
         raise api.NotFoundError(
             f"task {task_id} has no map index {map_index}: it has {describe_indexes([i.map_index for i in found])}"
@@ -416,7 +416,7 @@ def scheduler(db_url: str | None) -> int:
     """Schedule every unfinished run until SIGTERM or SIGINT (several schedulers may run at once)."""
     import socket
 
-    from minimap.runner import Stop, serve_scheduler
+    from minimap.execution.runner import Stop, serve_scheduler
 
     logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
     store = api.open_store(db_url)
@@ -436,7 +436,7 @@ def scheduler(db_url: str | None) -> int:
 @common
 def worker(db_url: str | None, concurrency: int, grace_period: float) -> int:
     """Run instances of any run until SIGTERM (graceful) or a second signal (immediate)."""
-    from minimap.runner import Stop, serve_worker
+    from minimap.execution.runner import Stop, serve_worker
 
     logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
     store = api.open_store(db_url)
@@ -453,7 +453,7 @@ def db() -> None:
 @common
 def upgrade(db_url: str | None) -> int:
     """Apply the schema migrations (also done on first use)."""
-    from minimap import db as database
+    from minimap.store import engine as database
 
     engine = database.make_engine(db_url)
     applied = database.upgrade(engine)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from minimap import db
-from minimap.storage import Store
+from minimap.store import engine as db
+from minimap.store.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = Path(__file__).resolve().parent / "dags"
@@ -54,7 +54,7 @@ def pg_template() -> Iterator[str | None]:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "minimap.db"
+    path = tmp_path_factory.mktemp("template") / "minimap.store.engine"
     engine = db.make_engine(f"sqlite:///{path}")
     db.upgrade(engine)
     engine.dispose()  # closing the last connection checkpoints the WAL into the file we copy
@@ -65,8 +65,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated database for this test: SQLite, then the same test on Postgres."""
     if request.param == "sqlite":
-        shutil.copy(sqlite_template, tmp_path / "minimap.db")
-        yield f"sqlite:///{tmp_path / 'minimap.db'}"
+        shutil.copy(sqlite_template, tmp_path / "minimap.store.engine")
+        yield f"sqlite:///{tmp_path / 'minimap.store.engine'}"
         return
     template = request.getfixturevalue("pg_template")
     if template is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import minimap.models
+import minimap.store.tables
 
 revision = "0001"
 down_revision = None
@@ -29,9 +29,9 @@ def upgrade() -> None:
         sa.Column("dag_file", sa.Text(), nullable=False),
         sa.Column("snapshot", sa.Text(), nullable=False),
         sa.Column("conf", sa.Text(), nullable=False),
-        sa.Column("created_at", minimap.models.UTCDateTime(), nullable=False),
-        sa.Column("started_at", minimap.models.UTCDateTime(), nullable=True),
-        sa.Column("ended_at", minimap.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", minimap.store.tables.UTCDateTime(), nullable=False),
+        sa.Column("started_at", minimap.store.tables.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", minimap.store.tables.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dag_run")),
         sa.UniqueConstraint("run_id", name=op.f("uq_dag_run_run_id")),
     )
@@ -44,8 +44,8 @@ def upgrade() -> None:
         sa.Column("worker_id", sa.String(length=100), nullable=False),
         sa.Column("hostname", sa.String(length=250), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
-        sa.Column("started_at", minimap.models.UTCDateTime(), nullable=False),
-        sa.Column("heartbeat_at", minimap.models.UTCDateTime(), nullable=False),
+        sa.Column("started_at", minimap.store.tables.UTCDateTime(), nullable=False),
+        sa.Column("heartbeat_at", minimap.store.tables.UTCDateTime(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_worker")),
     )
@@ -62,10 +62,10 @@ def upgrade() -> None:
         sa.Column("result", sa.Text(), nullable=True),
         sa.Column("label", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("queued_at", minimap.models.UTCDateTime(), nullable=True),
-        sa.Column("started_at", minimap.models.UTCDateTime(), nullable=True),
-        sa.Column("ended_at", minimap.models.UTCDateTime(), nullable=True),
-        sa.Column("next_retry_at", minimap.models.UTCDateTime(), nullable=True),
+        sa.Column("queued_at", minimap.store.tables.UTCDateTime(), nullable=True),
+        sa.Column("started_at", minimap.store.tables.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", minimap.store.tables.UTCDateTime(), nullable=True),
+        sa.Column("next_retry_at", minimap.store.tables.UTCDateTime(), nullable=True),
         sa.Column("hostname", sa.String(length=250), nullable=True),
         sa.Column("pid", sa.Integer(), nullable=True),
         sa.Column("worker_id", sa.String(length=100), nullable=True),
@@ -88,8 +88,8 @@ def upgrade() -> None:
         sa.Column("map_index", sa.Integer(), nullable=False),
         sa.Column("try_number", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column("started_at", minimap.models.UTCDateTime(), nullable=True),
-        sa.Column("ended_at", minimap.models.UTCDateTime(), nullable=True),
+        sa.Column("started_at", minimap.store.tables.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", minimap.store.tables.UTCDateTime(), nullable=True),
         sa.Column("hostname", sa.String(length=250), nullable=True),
         sa.Column("pid", sa.Integer(), nullable=True),
         sa.Column("error_type", sa.String(length=250), nullable=True),

@@ -17,7 +17,7 @@ import pytest
 
 from minimap import api
 from minimap.states import RunState, TIState
-from minimap.storage import Store
+from minimap.store.storage import Store
 from tests.conftest import DAGS, ROOT, ledger
 from tests.integration.test_engine import max_concurrent
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from minimap import api, executor
+from minimap import api
+from minimap.execution import executor
 from minimap.states import RunState, TIState
-from minimap.storage import Store
+from minimap.store.storage import Store
 from tests.conftest import DAGS, ledger
 
 TWO_MAPPED = str(DAGS / "two_mapped.py")

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from minimap import api
-from minimap.rows import InstanceRow
 from minimap.states import RunState, TIState
-from minimap.storage import Store
+from minimap.store.rows import InstanceRow
+from minimap.store.storage import Store
 from tests.conftest import DAGS, ledger
 
 MAPPING = str(DAGS / "mapping.py")
@@ -198,7 +198,7 @@ def max_concurrent(instances: list[InstanceRow]) -> int:
 def test_a_run_queued_behind_max_active_runs_says_why(
     store: Store, flags: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from minimap.runner import explain_queued
+    from minimap.execution.runner import explain_queued
 
     path, conf = str(DAGS / "shipping_flags.py"), {"flags": str(flags)}  # max_active_runs=1
     first = api.trigger_file(store, path, conf=conf)

@@ -6,8 +6,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from minimap import db
-from minimap.models import metadata
+from minimap.store import engine as db
+from minimap.store.tables import metadata
 
 
 def test_upgrade_from_empty_matches_the_models(db_url: str) -> None:

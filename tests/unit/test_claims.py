@@ -1,9 +1,9 @@
 """Every cap, counted across runs and tasks."""
 
-from minimap.claims import Slot, pick
-from minimap.dag import DAG
+from minimap.authoring.dag import DAG
+from minimap.authoring.taskflow import task
+from minimap.rules.claims import Slot, pick
 from minimap.snapshot import DagSpec
-from minimap.taskflow import task
 
 
 def spec(max_active_tasks: int = 16, per_dag: int | None = None, per_run: int | None = None) -> DagSpec:

@@ -2,12 +2,12 @@
 
 import pytest
 
-from minimap.clearing import Instance, describe_indexes, plan, resolve_task
-from minimap.dag import DAG
+from minimap.authoring.dag import DAG
+from minimap.authoring.taskflow import task
 from minimap.exceptions import ClearError, NotFoundError
+from minimap.rules.clearing import Instance, describe_indexes, plan, resolve_task
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
-from minimap.taskflow import task
 
 OK, F, UF, R, SK = TIState.SUCCESS, TIState.FAILED, TIState.UPSTREAM_FAILED, TIState.RUNNING, TIState.SKIPPED
 

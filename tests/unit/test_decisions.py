@@ -1,10 +1,10 @@
 """Scheduler decisions as a pure function of counts."""
 
-from minimap.dag import DAG
-from minimap.decisions import FinishRun, Prepare, Settle, decide
+from minimap.authoring.dag import DAG
+from minimap.authoring.taskflow import task
+from minimap.rules.decisions import FinishRun, Prepare, Settle, decide
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
-from minimap.taskflow import task
 
 S, Q, R, OK, F, UF, SK = (
     TIState.SCHEDULED,

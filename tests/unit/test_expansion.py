@@ -2,7 +2,7 @@
 
 import pytest
 
-from minimap.expansion import MISSING, Deferred, ExpansionError, decode_args, encode_args, evaluate, expand
+from minimap.rules.expansion import MISSING, Deferred, ExpansionError, decode_args, encode_args, evaluate, expand
 from minimap.snapshot import TaskSpec
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from minimap.triggerrules import UpstreamCounts, Verdict, evaluate
+from minimap.rules.triggerrules import UpstreamCounts, Verdict, evaluate
 
 W, R, S, UF = Verdict.WAIT, Verdict.RUN, Verdict.SKIP, Verdict.UPSTREAM_FAILED
 

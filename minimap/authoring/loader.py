@@ -9,7 +9,7 @@ import sys
 import traceback
 from typing import Any
 
-from minimap.dag import DAG, DagContext
+from minimap.authoring.dag import DAG, DagContext
 from minimap.exceptions import DagFileError, DefinitionError
 
 _cache: dict[tuple[str, float], list[DAG]] = {}

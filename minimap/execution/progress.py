@@ -10,7 +10,7 @@ from typing import TextIO
 
 from minimap.defaults import PROGRESS_INTERVAL
 from minimap.states import FINISHED, RunState, TIState
-from minimap.storage import Store
+from minimap.store.storage import Store
 
 _UNICODE = {
     TIState.SUCCESS: "✓",

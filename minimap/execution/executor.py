@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from minimap.context import idempotency_key, reset_context, set_context
+from minimap.authoring.context import idempotency_key, reset_context, set_context
 from minimap.defaults import LOG_LIMIT
 from minimap.exceptions import FailNow, SkipTask
 
@@ -135,8 +135,8 @@ def _render_label(template: str | None, values: dict[str, Any]) -> str | None:
 
 def execute(job: Job) -> Outcome:
     """Run one attempt in this process and report how it ended."""
-    from minimap.expansion import decode_args
-    from minimap.loader import load_dag
+    from minimap.authoring.loader import load_dag
+    from minimap.rules.expansion import decode_args
 
     capture = _Capture(LOG_LIMIT)
     context: dict[str, Any] = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from minimap.decisions import FinishRun, Prepare, Settle, decide
-from minimap.expansion import ExpansionError, call_kwargs, encode_args, expand
+from minimap.rules.decisions import FinishRun, Prepare, Settle, decide
+from minimap.rules.expansion import ExpansionError, call_kwargs, encode_args, expand
 from minimap.snapshot import DagSpec, TaskSpec
 from minimap.states import FINISHED, RunState, TIState
-from minimap.storage import RunTx, Store
+from minimap.store.storage import RunTx, Store
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ def minimap_home() -> Path:
 
 
 def resolve_url(url: str | None) -> str:
-    """`url`, else MINIMAP_DATABASE_URL, else SQLite at $MINIMAP_HOME/minimap.db."""
+    """`url`, else MINIMAP_DATABASE_URL, else SQLite at $MINIMAP_HOME/minimap.store.engine."""
     url = url or os.environ.get("MINIMAP_DATABASE_URL")
     if url:
         return url
-    return f"sqlite:///{minimap_home() / 'minimap.db'}"
+    return f"sqlite:///{minimap_home() / 'minimap.store.engine'}"
 
 
 def mask(url: str) -> str:
@@ -105,7 +105,7 @@ def migrations_dir() -> str:
             return str(path)
     except ModuleNotFoundError:
         pass
-    return str(Path(__file__).resolve().parent.parent / "alembic")
+    return str(Path(__file__).resolve().parent.parent.parent / "alembic")
 
 
 def _alembic_config(connection: Any = None) -> Any:

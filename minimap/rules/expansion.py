@@ -1,6 +1,6 @@
 """Pure argument resolution: expressions + upstream results -> the keyword arguments of each instance.
 
-An expression (made by `minimap.xcomarg.to_expr`) is one of:
+An expression (made by `minimap.authoring.xcomarg.to_expr`) is one of:
   {"lit": value}                      a JSON literal
   {"ref": task_id}                    an upstream result (a mapped task's: its non-None results by map_index)
   {"map": fn_id, "src": expr}         fn applied to each element -- by the worker, so kept as `Deferred`

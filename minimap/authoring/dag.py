@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+from minimap.authoring.taskflow import Task, seconds, where
+from minimap.authoring.xcomarg import XComArg, iter_xcomargs, literal, to_expr
 from minimap.defaults import MAX_MAP_LENGTH
 from minimap.exceptions import DefinitionError
-from minimap.taskflow import Task, seconds, where
-from minimap.xcomarg import XComArg, iter_xcomargs, literal, to_expr
 
 SNAPSHOT_VERSION = 1
 
@@ -186,7 +186,7 @@ class DAG:
 
 def _transformed(value: Any) -> Iterator[XComArg]:
     """XComArgs inside `value` that are mapped, zipped or concatenated (their sources must be lists)."""
-    from minimap.xcomarg import ConcatXComArg, MapXComArg, ZipXComArg
+    from minimap.authoring.xcomarg import ConcatXComArg, MapXComArg, ZipXComArg
 
     for arg in iter_xcomargs(value):
         if isinstance(arg, (MapXComArg, ZipXComArg, ConcatXComArg)):

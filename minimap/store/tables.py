@@ -71,7 +71,7 @@ task_instance = Table(
     Column("state", String(20), nullable=False),
     Column("try_number", Integer, nullable=False),  # attempts started so far
     Column("max_tries", Integer, nullable=False),  # attempts allowed before failing for good
-    Column("args", Text),  # resolved keyword arguments, JSON (see minimap.expansion)
+    Column("args", Text),  # resolved keyword arguments, JSON (see minimap.rules.expansion)
     Column("result", Text),  # the return value, JSON; NULL when None or not returned
     Column("label", Text),  # rendered map_index_template
     Column("error", Text),  # the last attempt's error line

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from minimap.rules.triggerrules import UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec
 from minimap.states import UNFINISHED, RunState, TIState
-from minimap.triggerrules import UpstreamCounts, Verdict, evaluate
 
 
 @dataclass(frozen=True)

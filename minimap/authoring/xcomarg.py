@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from minimap.exceptions import DefinitionError
 
 if TYPE_CHECKING:
-    from minimap.taskflow import Task
+    from minimap.authoring.taskflow import Task
 
 NOTSET: Any = object()
 
@@ -27,7 +27,7 @@ class XComArg:
         raise NotImplementedError
 
     def to_expr(self) -> dict[str, Any]:
-        """This reference as a JSON expression (see `minimap.expansion`)."""
+        """This reference as a JSON expression (see `minimap.rules.expansion`)."""
         raise NotImplementedError
 
     def map(self, fn: Callable[[Any], Any]) -> XComArg:

@@ -11,13 +11,13 @@ from datetime import timedelta
 from multiprocessing.connection import wait
 from typing import Any
 
-from minimap.backoff import Backoff
 from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
-from minimap.executor import Job, Outcome, TaskProcess
-from minimap.rows import Claimed, Completion, utcnow
+from minimap.execution.executor import Job, Outcome, TaskProcess
+from minimap.rules.backoff import Backoff
 from minimap.states import TIState
-from minimap.storage import Store
+from minimap.store.rows import Claimed, Completion, utcnow
+from minimap.store.storage import Store
 
 log = logging.getLogger(__name__)
 

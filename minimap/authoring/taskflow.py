@@ -10,12 +10,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from minimap.authoring.xcomarg import PlainXComArg, XComArg, iter_xcomargs
 from minimap.exceptions import DefinitionError
-from minimap.triggerrules import TRIGGER_RULES
-from minimap.xcomarg import PlainXComArg, XComArg, iter_xcomargs
+from minimap.rules.triggerrules import TRIGGER_RULES
 
 if TYPE_CHECKING:
-    from minimap.dag import DAG
+    from minimap.authoring.dag import DAG
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -196,7 +196,7 @@ class TaskDecorator:
             )
 
     def _add(self, op_kwargs: dict[str, Any], at: str, **mapping: Any) -> Task:
-        from minimap.dag import DagContext
+        from minimap.authoring.dag import DagContext
 
         dag = DagContext.current()
         if dag is None:

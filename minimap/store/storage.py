@@ -20,14 +20,14 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, litera
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from minimap.claims import Slot, pick
-from minimap.db import mask, short
 from minimap.exceptions import DatabaseError, NotFoundError
-from minimap.expansion import MISSING
-from minimap.models import dag_run, task_instance, task_try, worker
-from minimap.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
+from minimap.rules.claims import Slot, pick
+from minimap.rules.expansion import MISSING
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
+from minimap.store.engine import mask, short
+from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
+from minimap.store.tables import dag_run, task_instance, task_try, worker
 
 ti = task_instance.c
 tr = task_try.c

@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from minimap.backoff import Backoff
 from minimap.defaults import LEASE_TIMEOUT, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
-from minimap.scheduler import FINISHED_RUN, Scheduler
+from minimap.execution.scheduler import FINISHED_RUN, Scheduler
+from minimap.execution.worker import Worker, pid_alive
+from minimap.rules.backoff import Backoff
 from minimap.states import RunState
-from minimap.storage import Store
-from minimap.worker import Worker, pid_alive
+from minimap.store.storage import Store
 
 log = logging.getLogger(__name__)
 

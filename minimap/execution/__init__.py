@@ -1,0 +1,1 @@
+"""Execution: the loops that apply decisions -- scheduler, worker, task processes, the run driver."""
