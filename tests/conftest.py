@@ -54,7 +54,7 @@ def pg_template() -> Iterator[str | None]:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "minimap.store.engine"
+    path = tmp_path_factory.mktemp("template") / "minimap.db"
     engine = db.make_engine(f"sqlite:///{path}")
     db.upgrade(engine)
     engine.dispose()  # closing the last connection checkpoints the WAL into the file we copy
@@ -65,8 +65,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated database for this test: SQLite, then the same test on Postgres."""
     if request.param == "sqlite":
-        shutil.copy(sqlite_template, tmp_path / "minimap.store.engine")
-        yield f"sqlite:///{tmp_path / 'minimap.store.engine'}"
+        shutil.copy(sqlite_template, tmp_path / "minimap.db")
+        yield f"sqlite:///{tmp_path / 'minimap.db'}"
         return
     template = request.getfixturevalue("pg_template")
     if template is None:

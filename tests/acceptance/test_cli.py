@@ -78,7 +78,7 @@ def test_the_default_database_is_sqlite_in_minimap_home(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "home" / "minimap.store.engine").exists()
+    assert (tmp_path / "home" / "minimap.db").exists()
     assert "run manual__" in proc.stdout and ": success" in proc.stdout
 
 
