@@ -26,11 +26,11 @@ def minimap_home() -> Path:
 
 
 def resolve_url(url: str | None) -> str:
-    """`url`, else MINIMAP_DATABASE_URL, else SQLite at $MINIMAP_HOME/minimap.store.engine."""
+    """`url`, else MINIMAP_DATABASE_URL, else SQLite at $MINIMAP_HOME/minimap.db."""
     url = url or os.environ.get("MINIMAP_DATABASE_URL")
     if url:
         return url
-    return f"sqlite:///{minimap_home() / 'minimap.store.engine'}"
+    return f"sqlite:///{minimap_home() / 'minimap.db'}"
 
 
 def mask(url: str) -> str:
