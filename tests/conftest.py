@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DAGS = Path(__file__).resolve().parent / "dags"
 PG_ADMIN_URL = os.environ.get("MINIMAP_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("MINIMAP_REQUIRE_POSTGRES") == "1"
-TEMPLATE = "minimap_test_template"
+# One template per test process, so two test runs on one machine (or pytest-xdist workers) never collide.
+TEMPLATE = f"minimap_test_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
 def _pg_admin():  # type: ignore[no-untyped-def]
