@@ -143,6 +143,8 @@ DAG_KEYWORDS: dict[str, Keyword] = {
     "render_template_as_native_obj": _k(NOT_YET, "templates render to strings", None, False),
     "max_consecutive_failed_dag_runs": _k(AT_DEFAULT, "minimap does not pause DAGs", None, 0),
     "fail_stop": _k(NOT_YET, "failed instances block only what waits on them", None, False),
+    "fail_fast": _k(NOT_YET, "failed instances block only what waits on them", None, False),  # Airflow 3's name
+    "deadline": _k(AT_DEFAULT, _NO_CALLBACKS),
 }
 
 

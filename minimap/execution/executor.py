@@ -11,7 +11,7 @@ import multiprocessing
 import signal
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -38,7 +38,7 @@ class Job:
     max_map_length: int
     map_index_template: str | None
     logical_date: datetime | None = None  # the run's; its creation time for a triggered run
-    db_url: str | None = None  # where `ti.xcom_pull` reads upstream results
+    db_url: str | None = field(default=None, repr=False)  # where `ti.xcom_pull` reads results (has the password)
 
 
 @dataclass(frozen=True)

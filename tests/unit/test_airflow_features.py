@@ -11,7 +11,7 @@ from jinja2 import UndefinedError
 from minimap import DAG, BashOperator, PythonOperator, dag, task
 from minimap.authoring.context import TaskInstanceInfo, build_context, call_with_context
 from minimap.authoring.templating import environment, render
-from minimap.exceptions import DefinitionError
+from minimap.exceptions import DefinitionError, MinimapError
 from minimap.rules.expansion import ExpansionError, evaluate
 
 
@@ -122,3 +122,26 @@ def test_operators_are_nodes_with_output_and_bitshift() -> None:
         "bash_command": {"lit": ["echo 1", "echo 2"]}
     }
     assert b.node is d.tasks["b"]
+
+
+def test_xcom_pull_returns_airflows_shapes() -> None:
+    stored = {"one": [(-1, {"k": 1})], "many": [(0, "a"), (1, "b"), (2, "c")]}
+
+    def reader(task_id: str, map_indexes: list[int] | None) -> list[tuple[int, Any]]:
+        return [(i, v) for i, v in stored.get(task_id, []) if map_indexes is None or i in map_indexes]
+
+    ti = TaskInstanceInfo(
+        "d", "me", "r", -1, 1, reader, frozenset({"one", "many", "none"}), mapped_tasks=frozenset({"many"})
+    )
+    assert ti.xcom_pull(task_ids="one") == {"k": 1} and ti.xcom_pull(task_ids="one", key="k") == 1
+    assert ti.xcom_pull(task_ids="many") == ["a", "b", "c"] and ti.xcom_pull(task_ids="many", map_indexes=1) == "b"
+    assert ti.xcom_pull(task_ids="many", map_indexes=[0, 2]) == ["a", "c"]
+    assert ti.xcom_pull(task_ids=["one", "many"]) == [{"k": 1}, "a", "b", "c"]
+    assert ti.xcom_pull(task_ids="none", default="d") == "d"
+    for bad, message in [({}, "needs task_ids"), ({"task_ids": "nope"}, "has no such task")]:
+        with pytest.raises(MinimapError, match=message):
+            ti.xcom_pull(**bad)
+    with pytest.raises(MinimapError, match=r"xcom_pull\(include_prior_dates=...\) is not supported"):
+        ti.xcom_pull(task_ids="one", include_prior_dates=True)
+    with pytest.raises(MinimapError, match="xcom_push.*is not supported: return the value"):
+        ti.xcom_push("k", 1)
