@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import weakref
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -92,20 +92,27 @@ def make_engine(url: str | None = None) -> Engine:
             # instead, the pool discards it, and the loops retry with backoff on a fresh one.
             engine = create_engine(parsed, pool_size=5, max_overflow=5)
     except (NoSuchModuleError, ImportError) as e:
-        raise DatabaseError(f"no driver for {mask(url)}: {e}") from None
+        hint = " (install it with: pip install 'minimap[postgres]')" if backend == "postgresql" else ""
+        raise DatabaseError(f"no driver for {mask(url)}: {e}{hint}") from None
     _engines.add(engine)
     return engine
 
 
 def migrations_dir() -> str:
-    """Where the Alembic scripts are: inside the installed package, or alembic/ in a checkout."""
-    try:
-        path = Path(str(resources.files("minimap._migrations")))
-        if (path / "env.py").exists():
-            return str(path)
-    except ModuleNotFoundError:
-        pass
-    return str(Path(__file__).resolve().parent.parent.parent / "alembic")
+    """Where the Alembic scripts are: inside the installed package (a wheel or an sdist install), else
+    alembic/ beside the package (a source checkout or an editable install). Missing: a DatabaseError."""
+    spec = importlib.util.find_spec("minimap._migrations")
+    places = list(spec.submodule_search_locations or []) if spec else []
+    places.append(str(Path(__file__).resolve().parents[2] / "alembic"))
+    for place in places:
+        env = Path(place) / "env.py"
+        # The marker keeps us from mistaking another "alembic" folder (the library's own) for ours.
+        if env.is_file() and (Path(place) / "versions").is_dir() and "minimap" in env.read_text():
+            return place
+    raise DatabaseError(
+        f"minimap's schema migrations are missing from this installation (looked in {', '.join(places)}): "
+        "reinstall minimap (pip install --force-reinstall minimap)"
+    )
 
 
 def _alembic_config(connection: Any = None) -> Any:
@@ -117,10 +124,13 @@ def _alembic_config(connection: Any = None) -> Any:
     return cfg
 
 
-def head_revision() -> str | None:
+def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise DatabaseError(f"no schema migrations found in {migrations_dir()}: reinstall minimap")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
