@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from minimap.defaults import CONNECT_TIMEOUT, STATEMENT_TIMEOUT
 from minimap.exceptions import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,34 @@ def short(exc: BaseException) -> str:
     return lines[0] if lines else type(inner).__name__
 
 
-def _sqlite_setup(engine: Engine, path: str | None) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _sqlite_folder(path: str | None) -> None:
+    """Create the database file's folder, or say in one line why it cannot be."""
+    if not path or path == ":memory:":
+        return
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker else f"cannot create folder {folder}: {e.strerror}"
+        raise DatabaseError(f"cannot use SQLite database {path}: {reason}") from None
+    if not os.access(folder, os.W_OK) and not os.access(path, os.W_OK):
+        raise DatabaseError(f"cannot use SQLite database {path}: folder {folder} is not writable")
+
+
+def _postgres_args(url: URL) -> dict[str, Any]:
+    """Timeouts so that a server that never answers ends in an error, not a hang; the URL's own settings win."""
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        args["connect_timeout"] = max(1, round(CONNECT_TIMEOUT))
+    if "options" not in url.query and STATEMENT_TIMEOUT > 0:
+        args["options"] = f"-c statement_timeout={round(STATEMENT_TIMEOUT * 1000)}"
+    if "keepalives" not in url.query:  # notice a server that vanished in the middle of a statement
+        args.update(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+    return args
+
+
+def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -85,12 +111,13 @@ def make_engine(url: str | None = None) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if backend == "sqlite":
+            _sqlite_folder(parsed.database)
             engine = create_engine(parsed, connect_args={"timeout": 60})
-            _sqlite_setup(engine, parsed.database)
+            _sqlite_setup(engine)
         else:
             # No pre-ping: it costs a round trip per transaction. A dropped connection fails its statement
             # instead, the pool discards it, and the loops retry with backoff on a fresh one.
-            engine = create_engine(parsed, pool_size=5, max_overflow=5)
+            engine = create_engine(parsed, pool_size=5, max_overflow=5, connect_args=_postgres_args(parsed))
     except (NoSuchModuleError, ImportError) as e:
         hint = " (install it with: pip install 'minimap[postgres]')" if backend == "postgresql" else ""
         raise DatabaseError(f"no driver for {mask(url)}: {e}{hint}") from None
