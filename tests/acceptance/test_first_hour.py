@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.test_cli import one_line_error
-from tests.conftest import ROOT, minimap_cli
+from tests.conftest import DAGS, ROOT, ledger, minimap_cli
 
 SHIPPING_EXAMPLE = str(ROOT / "examples" / "shipping.py")
 
@@ -104,3 +105,25 @@ def test_a_database_that_never_answers_is_one_line_not_a_hang(silent_server: int
     assert proc.returncode == 2
     line = one_line_error(proc)
     assert "timeout" in line and "s3cret-pw" not in line and "alice:***@" in line
+
+
+def test_many_failures_print_a_few_and_one_command_that_retries_them_all(db_url: str, flags: Path) -> None:
+    for item in "ABCDEFGH":
+        (flags / f"fail-{item}").touch()
+    conf = json.dumps({"flags": str(flags)})
+    first = minimap_cli("run", str(DAGS / "shipping_flags.py"), "--conf", conf, db_url=db_url)
+    assert first.returncode == 1, first.stderr
+    lines = first.stdout.splitlines()
+    assert "failed instances (8):" in lines
+    assert len([ln for ln in lines if "TaskFailed: warehouse rejected item" in ln]) == 5
+    assert "  ... and 3 more (minimap tasks --run-id" in first.stdout
+    retry = next(ln for ln in lines if ln.startswith("retry all 8: "))
+    command = shlex.split(retry.removeprefix("retry all 8: "))
+    assert command[:2] == ["minimap", "clear"] and command[-4:] == ["--task", "send", "--state", "failed"]
+
+    for item in "ABCDEFGH":
+        (flags / f"fail-{item}").unlink()
+    second = minimap_cli(*command[1:], db_url=db_url)
+    assert second.returncode == 0, second.stderr
+    sent = [x.split()[1] for x in ledger(flags) if x.startswith("sent")]
+    assert sorted(sent) == list("ABCDEFGHIJKL")  # the 4 that had succeeded were not sent again
