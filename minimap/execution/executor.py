@@ -150,6 +150,18 @@ def _reader(job: Job) -> Any:
     return read
 
 
+def _check_outputs(job: Job, value: Any) -> None:
+    """A multiple_outputs result is a dict; a downstream task may map over any of its values."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{_where(job)} has multiple_outputs=True and returned a {type(value).__name__}; return a dict")
+    for key, item in value.items():
+        if job.mapped_over and isinstance(item, (list, tuple, dict)) and len(item) > job.max_map_length:
+            raise ValueError(
+                f"{_where(job)} returned {len(item)} items under {key!r} to map over, more than max_map_length="
+                f"{job.max_map_length} (raise it with DAG(max_map_length=...) or MINIMAP_MAX_MAP_LENGTH)"
+            )
+
+
 def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     """Load the DAG, fill in the context and `kwargs` (the label needs them, even if the attempt fails),
     and run the attempt: its return value."""
@@ -168,8 +180,8 @@ def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         context["templates_dict"] = render(task.templates_dict, context, environment(dag))
     kwargs.update(decode_args(job.args, dag.map_fns))
     value = task.runner(dict(kwargs), context)
-    if task.multiple_outputs and not isinstance(value, dict):
-        raise TypeError(f"{_where(job)} has multiple_outputs=True and returned a {type(value).__name__}; return a dict")
+    if task.multiple_outputs:
+        _check_outputs(job, value)
     return value if task.do_xcom_push else None
 
 

@@ -94,20 +94,27 @@ def test_an_airflow_style_dag_runs_as_in_airflow(db_url: str) -> None:
     assert "world: 2 + 100 in manual__" in log  # a template field of a custom operator, rendered
 
 
-def test_bash_exit_codes_fail_or_skip_the_attempt(db_url: str) -> None:
-    proc = minimap_cli("run", str(DAGS / "bash_fails.py"), db_url=db_url)
+def test_what_fails_an_attempt_says_so(db_url: str) -> None:
+    proc = minimap_cli("run", str(DAGS / "airflow_errors.py"), db_url=db_url)
     assert proc.returncode == 1, proc.stderr
     rows = {r["task_id"]: r for r in json.loads(minimap_cli("tasks", "--json", db_url=db_url).stdout)}
-    assert rows["fails"]["state"] == TIState.FAILED.value
-    assert "non-zero exit code 3" in rows["fails"]["error"]
+    expected = {
+        "not_dict": "has multiple_outputs=True and returned a list; return a dict",
+        "big": "returned 5 items under 'xs' to map over, more than max_map_length=3",
+        "undefined": "'nope' is undefined",
+        "fails": "non-zero exit code 3",
+    }
+    for task_id, message in expected.items():
+        assert rows[task_id]["state"] == TIState.FAILED.value and message in rows[task_id]["error"], rows[task_id]
     assert rows["skips"]["state"] == TIState.SKIPPED.value
+    assert rows["ident"]["state"] == TIState.UPSTREAM_FAILED.value
     assert "about to fail" in minimap_cli("logs", "--task", "fails", db_url=db_url).stdout
 
 
 def test_a_run_stored_with_another_snapshot_version_is_refused(db_url: str) -> None:
     store = api.open_store(db_url)
     try:
-        run = api.trigger_file(store, str(DAGS / "bash_fails.py"))
+        run = api.trigger_file(store, str(DAGS / "airflow_errors.py"))
         older = json.dumps({**json.loads(_snapshot(store, run.run_id)), "version": 1})
         with store.engine.begin() as conn:  # as an older minimap would have stored it
             conn.execute(text("UPDATE dag_run SET snapshot = :s WHERE run_id = :r"), {"s": older, "r": run.run_id})
