@@ -39,7 +39,9 @@ class DAG:
         keywords.check_default_args(kwargs.get("default_args") or {}, at)
         if kwargs.get("max_active_tasks") is None and kwargs.get("concurrency") is not None:
             kwargs["max_active_tasks"] = kwargs["concurrency"]  # Airflow's old name
-        for name in ("max_active_runs", "max_active_tasks"):
+        if kwargs.get("max_map_length") is None:
+            kwargs["max_map_length"] = MAX_MAP_LENGTH
+        for name in ("max_active_runs", "max_active_tasks", "max_map_length"):
             value = kwargs.setdefault(name, 16)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DefinitionError(f"{at}: {name} must be a whole number >= 1, got {value!r}")
@@ -53,12 +55,15 @@ class DAG:
         self.default_args = dict(kwargs.get("default_args") or {})
         self.max_active_runs: int = kwargs["max_active_runs"]
         self.max_active_tasks: int = kwargs["max_active_tasks"]
-        self.max_map_length = kwargs.get("max_map_length") or MAX_MAP_LENGTH
+        self.max_map_length: int = kwargs["max_map_length"]
         self.params = dict(kwargs.get("params") or {})
         self.user_defined_macros = dict(kwargs.get("user_defined_macros") or {})
         self.user_defined_filters = dict(kwargs.get("user_defined_filters") or {})
         self.template_undefined = kwargs.get("template_undefined")
-        self.dagrun_timeout = seconds(kwargs.get("dagrun_timeout"), "dagrun_timeout")
+        try:
+            self.dagrun_timeout = seconds(kwargs.get("dagrun_timeout"), "dagrun_timeout")
+        except DefinitionError as e:
+            raise DefinitionError(f"{at}: {e}") from None
         # Airflow keywords minimap stores with each run but does not act on yet (a warning says so)
         self.other = {k: kwargs[k] for k in ("dagrun_timeout",) if kwargs.get(k) is not None}
         self.warnings = _warnings(self, at)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from minimap.authoring.dag import DAG, DagContext
@@ -15,6 +17,20 @@ from minimap.exceptions import DagFileError, DefinitionError
 
 log = logging.getLogger(__name__)
 _cache: dict[tuple[str, float], list[DAG]] = {}
+# DAG objects `dag.test()` runs: its task processes (forked from this one) use them rather than
+# re-import the file, so a DAG made inside a test function or a notebook runs too.
+_pinned: dict[tuple[str, str], DAG] = {}
+
+
+@contextlib.contextmanager
+def pinned(dag: DAG) -> Iterator[None]:
+    """While inside, `load_dag` of this DAG's file and id returns `dag` itself."""
+    key = (os.path.abspath(dag.fileloc), dag.dag_id)
+    _pinned[key] = dag
+    try:
+        yield
+    finally:
+        _pinned.pop(key, None)
 
 
 def _location(path: str, exc: BaseException) -> str:
@@ -101,4 +117,6 @@ def pick(dags: list[DAG], dag_id: str | None, path: str) -> DAG:
 
 def load_dag(path: str, dag_id: str | None = None, announce: bool = True) -> DAG:
     """The DAG `dag_id` (or the only DAG) defined in the file at `path`."""
+    if dag_id is not None and (os.path.abspath(path), dag_id) in _pinned:
+        return _pinned[(os.path.abspath(path), dag_id)]
     return pick(load_file(path, announce), dag_id, os.path.abspath(path))

@@ -139,5 +139,10 @@ def test_dag_test_runs_in_process_and_prints_each_instance() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[:4] == ["double[0]: success", "double[1]: success", "double[2]: success", "total: success"]
+    assert lines[:4] == [
+        "double[0]: success -> 2",
+        "double[1]: success -> 4",
+        "double[2]: success -> 6",
+        "total: success -> 12",
+    ]
     assert lines[4].endswith("of DAG dag_test: success") and lines[5] == "returned success"
