@@ -13,7 +13,8 @@ from minimap.authoring import keywords
 from minimap.authoring.context import NOT_PROVIDED, PROVIDED, call_with_context
 from minimap.authoring.node import Task, add_task, current_dag
 from minimap.authoring.settings import seconds, where
-from minimap.authoring.xcomarg import XComArg
+from minimap.authoring.templating import environment, render
+from minimap.authoring.xcomarg import XComArg, contains_xcomarg
 from minimap.exceptions import DefinitionError
 
 __all__ = ["PartialTask", "Task", "TaskDecorator", "seconds", "task", "where"]
@@ -109,11 +110,27 @@ class TaskDecorator:
         name = str(self.kwargs.get("task_id") or self.fn.__name__)
         dag = current_dag(name, at, self.kwargs.get("dag"))
         fn = self.fn
+        templated = _literal_names(op_kwargs, **mapping)
 
         def runner(kwargs: dict[str, Any], context: dict[str, Any]) -> Any:
-            return call_with_context(fn, kwargs, context)
+            # as Airflow: arguments written in the DAG file are templates; upstream outputs are not
+            env = environment(context.get("dag"))
+            rendered = {
+                k: render(v, context, env) if k in templated or "*" in templated else v for k, v in kwargs.items()
+            }
+            return call_with_context(fn, rendered, context)
 
         return add_task(dag, name, self.kwargs, at, runner, op_kwargs, **mapping)
+
+
+def _literal_names(op_kwargs: Mapping[str, Any], **mapping: Any) -> set[str]:
+    """The arguments given as literals in the DAG file ("*": all of them, for a literal expand_kwargs list)."""
+    names = {k for k, v in op_kwargs.items() if not contains_xcomarg(v)}
+    names.update(k for k, v in (mapping.get("expand_input") or {}).items() if not contains_xcomarg(v))
+    rows = mapping.get("expand_kwargs_input")
+    if rows is not None and not contains_xcomarg(rows):
+        names.add("*")
+    return names
 
 
 @dataclass(frozen=True)

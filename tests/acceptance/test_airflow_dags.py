@@ -80,6 +80,9 @@ def test_an_airflow_style_dag_runs_as_in_airflow(db_url: str) -> None:
     assert results[("echo", 0)].endswith(" one") and results[("echo", 1)] == "last"  # bash: last line, {{ ds }}
     assert results[("echo", 0)][:4].isdigit()
     assert results[("templated", -1)] == "world -1" and results[("python", -1)] == 42
+    assert results[("greet_literal", -1)].startswith("world 20")  # @task arguments written in the file are templates
+    assert [results[("greet_mapped", i)] for i in (0, 1)] == ["0 d", "manual d"]
+    assert results[("greet_upstream", -1)] == "{{ not rendered }} None"  # upstream outputs are not
     assert results[("context_keys", -1)] == {
         "task_id": "context_keys",
         "map_index": -1,

@@ -48,7 +48,18 @@ def airflow_style():
     def total(values, ys):
         return sum(values) + sum(ys)
 
+    @task
+    def greet(who, day=None):
+        return f"{who} {day}"
+
+    @task
+    def raw():
+        return "{{ not rendered }}"
+
     parts = split()
+    greet.override(task_id="greet_literal")("{{ params.who }}", day="{{ ds }}")
+    greet.override(task_id="greet_mapped").partial(day="d").expand(who=["{{ ti.map_index }}", "{{ run_id[:6] }}"])
+    greet.override(task_id="greet_upstream")(raw())
     added = AddOperator.partial(task_id="add", y=100, label="{{ params.who }}").expand(x=parts["xs"])
     echo = BashOperator.partial(task_id="echo").expand(bash_command=["echo {{ ds }} one", "echo two; echo last"])
     templated = BashOperator(task_id="templated", bash_command="echo {{ params.who }} {{ ti.map_index }}")
