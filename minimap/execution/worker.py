@@ -51,6 +51,7 @@ class Worker:
         self.procs: list[TaskProcess] = []
         self._conf: dict[str, dict[str, Any]] = {}
         self._logical: dict[str, datetime] = {}  # each run's logical date (its creation time)
+        self._db_url = store.engine.url.render_as_string(hide_password=False)  # for ti.xcom_pull in task processes
         self._beat = 0.0
         self.pending: list[Completion] = []  # ended attempts not yet recorded (the database may be away)
         self.starved = True  # the last claim found fewer ready instances than free slots
@@ -171,7 +172,7 @@ class Worker:
             max_map_length=spec.max_map_length,
             map_index_template=task.map_index_template,
             logical_date=self._logical[c.run_id],
-            db_url=self.store.engine.url.render_as_string(hide_password=False),
+            db_url=self._db_url,
         )
         proc = next((p for p in self.procs if not p.busy), None)
         if proc is None:
