@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from minimap.authoring.chain import chain
 from minimap.authoring.context import get_current_context
 from minimap.authoring.dag import DAG, dag
 from minimap.authoring.operators import BaseOperator
-from minimap.authoring.standard import BashOperator, PythonOperator
+from minimap.authoring.standard import BashOperator, EmptyOperator, PythonOperator
 from minimap.authoring.taskflow import task
 from minimap.authoring.xcomarg import XComArg
 
@@ -13,8 +14,10 @@ __all__ = [
     "DAG",
     "BaseOperator",
     "BashOperator",
+    "EmptyOperator",
     "PythonOperator",
     "XComArg",
+    "chain",
     "dag",
     "get_current_context",
     "task",

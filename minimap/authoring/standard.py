@@ -104,3 +104,10 @@ class BashOperator(BaseOperator):
         if code != 0:
             raise TaskFailed(f"Bash command failed. The command returned a non-zero exit code {code}.")
         return last
+
+
+class EmptyOperator(BaseOperator):
+    """Does nothing: a place to join or fan out dependencies (Airflow's `EmptyOperator`, once `DummyOperator`)."""
+
+    def execute(self, context: dict[str, Any]) -> None:
+        return None

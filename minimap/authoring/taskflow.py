@@ -189,12 +189,35 @@ class PartialTask:
         return self.decorator._add(dict(self.constants), at, expand_kwargs_input=value).output
 
 
-def task(fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-    """Turn a function into a task: `@task` or `@task(retries=3, map_index_template=...)`."""
-    at = where()
-    if fn is not None:
-        if not callable(fn):
-            raise DefinitionError(f"{at}: @task decorates a function, got {type(fn).__name__}")
-        return TaskDecorator(fn, kwargs, at)
-    keywords.check_task(kwargs, "@task", at)
-    return lambda f: TaskDecorator(f, kwargs, at)
+#: Airflow's other `@task.<kind>` decorators, refused by name.
+_OTHER_DECORATORS = frozenset({
+    "bash", "branch", "branch_external_python", "branch_virtualenv", "docker", "external_python", "kubernetes",
+    "pyspark", "run_if", "sensor", "setup", "short_circuit", "skip_if", "sql", "teardown", "virtualenv",
+})  # fmt: skip
+
+
+class _TaskFactory:
+    """`@task`, `@task(...)` and `@task.python`; other `@task.<kind>` decorators are refused in one line."""
+
+    def __call__(self, fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """Turn a function into a task: `@task` or `@task(retries=3, map_index_template=...)`."""
+        at = where()
+        if fn is not None:
+            if not callable(fn):
+                raise DefinitionError(f"{at}: @task decorates a function, got {type(fn).__name__}")
+            return TaskDecorator(fn, kwargs, at)
+        keywords.check_task(kwargs, "@task", at)
+        return lambda f: TaskDecorator(f, kwargs, at)
+
+    @property
+    def python(self) -> _TaskFactory:
+        return self
+
+    def __getattr__(self, kind: str) -> Any:
+        if kind not in _OTHER_DECORATORS:
+            raise AttributeError(kind)
+        instead = {"bash": "BashOperator", "branch": "a trigger_rule and SkipTask"}.get(kind, "@task")
+        raise DefinitionError(f"{where()}: @task.{kind} is not supported yet: use {instead}")
+
+
+task = _TaskFactory()

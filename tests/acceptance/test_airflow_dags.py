@@ -36,6 +36,9 @@ KEYWORDS = str(DAGS / "airflow_keywords.py")
         ("long_id", "airflow_keywords.py:27: dag_id 'ddd"),
         pytest.param("bad_id", "airflow_keywords.py:27: dag_id 'my dag' has the character ' '", marks=SLOW),
         pytest.param("long_task_id", "airflow_keywords.py:39: task_id 'ttt", marks=SLOW),
+        pytest.param(
+            "task_bash", "airflow_keywords.py:41: @task.bash is not supported yet: use BashOperator", marks=SLOW
+        ),
         ("operator_typo", "airflow_keywords.py:35: unknown argument 'retires' to BashOperator (did you mean"),
         pytest.param(
             "partial_typo",

@@ -37,3 +37,5 @@ with DAG(DAG_ID, default_args=DEFAULT_ARGS, tags=["t"], description="x", **DAG_K
         BashOperator.partial(task_id="b", bash_comand="echo").expand(env=[{}])
     if CASE == "long_task_id":
         hello.override(task_id="t" * 251)()
+    if CASE == "task_bash":
+        task.bash(lambda: "echo hi")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from minimap import DAG, BashOperator, PythonOperator, dag, task
+from minimap import DAG, BashOperator, EmptyOperator, PythonOperator, chain, dag, task
 from minimap.authoring.context import TaskInstanceInfo, build_context, call_with_context
 from minimap.authoring.templating import environment, render
 from minimap.exceptions import DefinitionError, MinimapError
@@ -145,3 +145,24 @@ def test_xcom_pull_returns_airflows_shapes() -> None:
         ti.xcom_pull(task_ids="one", include_prior_dates=True)
     with pytest.raises(MinimapError, match="xcom_push.*is not supported: return the value"):
         ti.xcom_push("k", 1)
+
+
+def test_chain_and_empty_operator_make_airflows_edges() -> None:
+    with DAG("d") as d:
+        start, end = EmptyOperator(task_id="start"), EmptyOperator(task_id="end")
+        a, b = use.override(task_id="a")(1), use.override(task_id="b")(2)
+        c, e = use.override(task_id="c")(3), use.override(task_id="e")(4)
+        chain(start, [a, b], [c, e], end)
+        with pytest.raises(DefinitionError, match="same length, got 2 and 1"):
+            chain([a, b], [end])
+    up = {t: set(v.upstream_ids) for t, v in d.tasks.items()}
+    assert up == {"start": set(), "end": {"c", "e"}, "a": {"start"}, "b": {"start"}, "c": {"a"}, "e": {"b"}}
+
+
+def test_task_python_is_task_and_other_task_kinds_are_refused() -> None:
+    with DAG("d") as d:
+        task.python(retries=2)(lambda: 1).override(task_id="p")()
+    assert d.spec().tasks["p"].retries == 2
+    with pytest.raises(DefinitionError, match=r"@task.bash is not supported yet: use BashOperator"):
+        task.bash  # noqa: B018
+    assert not hasattr(task, "__test__")
