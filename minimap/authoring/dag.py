@@ -191,12 +191,12 @@ class DAG:
         """The frozen structure as the JSON data stored with each run (`DagSpec.from_json` reads it)."""
         return self.spec().to_dict()
 
-    def test(self, conf: dict[str, Any] | None = None) -> Any:
+    def test(self, run_conf: dict[str, Any] | None = None, *, conf: dict[str, Any] | None = None) -> Any:
         """Run this DAG in-process on a throwaway SQLite database, print each instance's outcome, and
-        return the finished run (as Airflow's `dag.test()`: from a script, pytest or a debugger)."""
+        return the finished run (as Airflow's `dag.test(run_conf=...)`: from a script, pytest or a debugger)."""
         from minimap.authoring.dagtest import run_test
 
-        return run_test(self, conf)
+        return run_test(self, {**(run_conf or {}), **(conf or {})})
 
 
 def _transformed(value: Any) -> Iterator[XComArg]:
