@@ -141,9 +141,9 @@ def _init_params(cls: type) -> set[str]:
 def _check_names(cls: type, given: dict[str, Any], what: str, at: str, operator_keywords: bool) -> None:
     own = _init_params(cls)
     base = {k: v for k, v in given.items() if k not in own}
-    if operator_keywords:
-        keywords.check(base, {**keywords.TASK_KEYWORDS, **dict.fromkeys(own, keywords.Keyword("honoured"))},
-                       f"{cls.__name__}.{what}()", at)  # fmt: skip
+    if operator_keywords:  # the operator's own arguments are suggestions for a typo too
+        table = {**keywords.TASK_KEYWORDS, **dict.fromkeys(own, keywords.Keyword(keywords.HONOURED))}
+        keywords.check(base, table, f"{cls.__name__}.{what}()", at)
     elif base:
         name = sorted(base)[0]
         close = difflib.get_close_matches(name, own, n=1)
