@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from minimap.exceptions import DatabaseError
@@ -13,14 +12,6 @@ from minimap.states import TIState
 from minimap.store.engine import make_engine, mask, short
 from minimap.store.rows import decode
 from minimap.store.tables import task_instance as ti
-
-_engines: dict[str, Engine] = {}
-
-
-def _engine(url: str) -> Engine:
-    if url not in _engines:
-        _engines[url] = make_engine(url)
-    return _engines[url]
 
 
 def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[int] | None) -> list[tuple[int, Any]]:
@@ -33,9 +24,14 @@ def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[in
     )
     if map_indexes is not None:
         q = q.where(ti.c.map_index.in_(map_indexes))
+    # An engine per read, closed after it: pulls are rare, and an idle pooled connection in every task
+    # process of every worker would add up to more than Postgres allows.
+    engine = make_engine(url)
     try:
         # autocommit: a plain read, so SQLite takes no write lock (its `begin` is BEGIN IMMEDIATE)
-        with _engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return [(r.map_index, decode(r.result)) for r in conn.execute(q)]
     except SQLAlchemyError as e:
         raise DatabaseError(f"cannot read results from {mask(url)}: {short(e)}") from None
+    finally:
+        engine.dispose()
