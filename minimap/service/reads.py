@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +20,7 @@ from minimap.rules.waiting import WaitFacts, waiting_reason
 from minimap.service.records import (
     InstanceDetail,
     LogChunk,
+    LogView,
     Page,
     RunDetail,
     RunSummary,
@@ -96,6 +98,7 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
                     "max_active_tis_per_dagrun": t.max_active_tis_per_dagrun,
                 },
                 upstream=list(t.upstream),
+                expanded=not (t.mapped and s is not None and s.placeholder),
             )
         )
     return RunDetail(run, tasks)
@@ -205,17 +208,24 @@ def try_log(
 
 
 def latest_try(store: Store, run_id: str, task_id: str, map_index: int, try_number: int | None = None) -> TryRow:
-    """The try `try_number` of an instance (default: its latest recorded), or NotFoundError saying why."""
-    name = _name(task_id, map_index)
+    """The try `try_number` of an instance (default: its latest recorded), without its log; NotFoundError says why."""
+    _task(store, run_id, task_id)
     found = sql.all_tries(store, run_id, task_id, map_index)
-    if not found:
-        raise NotFoundError(_no_try(store, run_id, task_id, map_index, try_number))
-    chosen = found[-1] if try_number is None else next((t for t in found if t.try_number == try_number), None)
+    chosen = found[-1] if found and try_number is None else next((t for t in found if t.try_number == try_number), None)
     if chosen is None:
-        raise NotFoundError(
-            f"{name} has no try {try_number}; its tries are {', '.join(str(t.try_number) for t in found)}"
-        )
+        raise NotFoundError(_no_try(store, run_id, task_id, map_index, try_number))
     return chosen
+
+
+def log_view(store: Store, run_id: str, task_id: str, map_index: int, try_number: int | None = None) -> LogView:
+    """What `minimap logs` shows: one try (default: the latest), its whole stored log, and what to add."""
+    chosen = latest_try(store, run_id, task_id, map_index, try_number)
+    window = sql.log_window(store, run_id, task_id, map_index, chosen.try_number, None, sql.WHOLE_LOG)
+    text = window.text if window is not None else ""
+    error = None
+    if chosen.error_type and not text:
+        error = f"{chosen.error_type}: {chosen.error_message}" if chosen.error_message else chosen.error_type
+    return LogView(_name(task_id, map_index), chosen, text, window.truncated if window else False, error)
 
 
 def list_workers(store: Store) -> list[WorkerInfo]:
@@ -286,8 +296,9 @@ def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: sql.InstanceEx
     if run.state is RunState.QUEUED:
         extra["runs_ahead"] = sql.runs_ahead(store, run)
     elif row.state is TIState.SCHEDULED:
-        stats = sql.task_stats(store, run.run_id)
-        extra["upstream"] = {u: stats[u].counts for u in spec.tasks[row.task_id].upstream if u in stats}
+        upstream = spec.tasks[row.task_id].upstream
+        stats = sql.task_stats(store, run.run_id, upstream)
+        extra["upstream"] = {u: stats[u].counts for u in upstream if u in stats}
     elif row.state is TIState.RUNNING:
         w = sql.worker_row(store, found.worker_id) if found.worker_id else None
         extra.update(worker_id=found.worker_id, worker_heartbeat_at=w.heartbeat_at if w is not None else None)
@@ -302,7 +313,7 @@ def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: sql.InstanceEx
             running_everywhere=n.everywhere,
             live_workers=n.live_workers,
         )
-    return waiting_reason(WaitFacts(**{**facts.__dict__, **extra}))
+    return waiting_reason(replace(facts, **extra))
 
 
 def _now() -> datetime:
@@ -328,9 +339,11 @@ def _decode(cursor: str, kind: str) -> list[Any]:
 
 
 def _plain(value: Any) -> Any:
-    """A sort value as JSON: datetimes as ISO text, durations as float."""
+    """A sort value as JSON, exactly: datetimes as ISO text, intervals in microseconds, seconds as float."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return {"t": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"us": value // timedelta(microseconds=1)}
     return None if value is None else float(value)
 
 
@@ -338,12 +351,17 @@ def _keyset(cursor: str, sort: str) -> sql.Keyset:
     parts = _decode(cursor, "i")
     if len(parts) != 3 or parts[0] != sort or not isinstance(parts[2], int):
         raise CursorError()
-    value = parts[1]
+    raw = parts[1]
+    value: float | datetime | timedelta | None = None
     try:
-        if value is not None and sort.lstrip("-") == "end":
-            value = datetime.fromisoformat(value)
-        elif value is not None:
-            value = float(value)
-    except (TypeError, ValueError):
+        if isinstance(raw, dict) and set(raw) == {"t"}:
+            value = datetime.fromisoformat(raw["t"])
+        elif isinstance(raw, dict) and set(raw) == {"us"}:
+            value = timedelta(microseconds=int(raw["us"]))
+        elif isinstance(raw, (int, float)):
+            value = float(raw)
+        elif raw is not None:
+            raise CursorError()
+    except (TypeError, ValueError, OverflowError):
         raise CursorError() from None
     return sql.Keyset(value, parts[2])

@@ -39,6 +39,7 @@ class TaskSummary:
     last_end: datetime | None
     caps: dict[str, int | None]
     upstream: list[str]
+    expanded: bool = True  # False while a mapped task still has its -1 placeholder (length unknown)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,17 @@ class LogChunk:
     start: int  # offset of text in the whole log
     total: int  # length of the whole stored log
     truncated: bool  # the stored log itself was cut (head and tail kept)
+
+
+@dataclass(frozen=True)
+class LogView:
+    """What `minimap logs` shows of one try: a header, the stored log, and notes around it."""
+
+    name: str  # task_id[map_index]
+    attempt: TryRow  # its log is not loaded here: `text` holds it
+    text: str
+    truncated: bool  # the stored log was cut in the middle (MINIMAP_LOG_LIMIT)
+    error_line: str | None  # the error, shown when the try left no log to carry its traceback
 
 
 @dataclass(frozen=True)
@@ -156,4 +168,5 @@ def task_json(t: TaskSummary) -> dict[str, Any]:
         "last_end": iso(t.last_end),
         "caps": dict(t.caps),
         "upstream": list(t.upstream),
+        "expanded": t.expanded,
     }

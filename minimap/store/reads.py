@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Float, and_, cast, extract, func, or_, select, true
+from sqlalchemy import Connection, Integer, Interval, and_, cast, func, or_, select, true, type_coerce
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from minimap.exceptions import DatabaseError
@@ -28,6 +28,7 @@ dr = dag_run.c
 wk = worker.c
 
 SORTS = ("index", "duration", "end")
+WHOLE_LOG = 2**31 - 1  # a window size that takes the whole stored log
 
 
 @contextmanager
@@ -78,36 +79,43 @@ class TaskStats:
     counts: dict[str, int]
     first_start: datetime | None
     last_end: datetime | None
+    placeholder: bool  # the -1 instance of a mapped task is still there: not expanded yet
 
 
-def task_stats(store: Store, run_id: str) -> dict[str, TaskStats]:
-    """task_id -> its per-state counts, first start and last end: ONE grouped statement over the run."""
+def task_stats(store: Store, run_id: str, task_ids: Sequence[str] | None = None) -> dict[str, TaskStats]:
+    """task_id -> its per-state counts, first start and last end: ONE grouped statement over the run
+    (or over the tasks `task_ids` of it)."""
     # ix_task_instance_run_id_task_id_state groups the rows in index order
     q = (
-        select(ti.task_id, ti.state, func.count(), func.min(ti.started_at), func.max(ti.ended_at))
+        select(
+            ti.task_id, ti.state, func.count(), func.min(ti.started_at), func.max(ti.ended_at), func.min(ti.map_index)
+        )
         .where(ti.run_id == run_id)
         .group_by(ti.task_id, ti.state)
     )
+    if task_ids is not None:
+        q = q.where(ti.task_id.in_(list(task_ids)))
     counts: dict[str, dict[str, int]] = {}
     starts: dict[str, list[datetime]] = {}
     ends: dict[str, list[datetime]] = {}
+    placeholders: set[str] = set()
     with _read(store) as conn:
-        for task_id, state, n, first, last in conn.execute(q):
+        for task_id, state, n, first, last, lowest in conn.execute(q):
             counts.setdefault(task_id, {})[state] = n
+            if lowest == -1:
+                placeholders.add(task_id)
             if first is not None:
                 starts.setdefault(task_id, []).append(_aware(first))
             if last is not None:
                 ends.setdefault(task_id, []).append(_aware(last))
     return {
-        t: TaskStats(c, min(starts[t]) if t in starts else None, max(ends[t]) if t in ends else None)
+        t: TaskStats(c, min(starts[t]) if t in starts else None, max(ends[t]) if t in ends else None, t in placeholders)
         for t, c in counts.items()
     }
 
 
 def _aware(t: Any) -> datetime:
     """min()/max() bypass the column type on some backends: back to aware UTC datetimes."""
-    from datetime import timezone
-
     if isinstance(t, str):
         t = datetime.fromisoformat(t)
     return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
@@ -120,15 +128,19 @@ def _aware(t: Any) -> datetime:
 class Keyset:
     """Where a page starts: after this row's sort value (None: its value is NULL) and map_index."""
 
-    value: float | datetime | None
+    value: float | datetime | timedelta | None
     map_index: int
 
 
 def _duration(store: Store) -> Any:
-    """Seconds from started_at to ended_at, computed the same way in every statement (NULL if unknown)."""
+    """How long an attempt took, computed the same way in every statement (NULL when not ended).
+
+    Postgres: an interval (read as timedelta); SQLite: whole milliseconds (julianday's resolution), an integer
+    so that equal durations compare equal and ties fall to map_index.
+    """
     if store.is_postgres:
-        return cast(extract("epoch", ti.ended_at - ti.started_at), Float)
-    return (func.julianday(ti.ended_at) - func.julianday(ti.started_at)) * 86400.0
+        return type_coerce(ti.ended_at - ti.started_at, Interval())
+    return cast(func.round((func.julianday(ti.ended_at) - func.julianday(ti.started_at)) * 86_400_000), Integer)
 
 
 def instance_page(
@@ -145,63 +157,88 @@ def instance_page(
 ) -> list[tuple[InstanceRow, Any]]:
     """Up to `limit` instances of one task after `after`, each with its sort value.
 
-    Rows with a NULL sort value (not ended yet) come last in both directions, in map_index order.
+    Rows whose sort value is NULL (not ended yet) come after the others in both directions, by map_index.
     """
-    base = [ti.run_id == run_id, ti.task_id == task_id]
+    where = [ti.run_id == run_id, ti.task_id == task_id]
     if states:
-        base.append(ti.state.in_([s.value for s in states]))
+        where.append(ti.state.in_([s.value for s in states]))
     if q:
-        base.append(ti.label.ilike(f"%{_escape_like(q)}%", escape="\\"))
-    if sort == "index":
-        key = ti.map_index
-        # pk_task_instance (run_id, task_id, map_index), forwards or backwards
-        page = _ordered(store, base, key, None, descending, after, limit)
-        return [(row, row.map_index) for row in page]
-    key = ti.ended_at if sort == "end" else _duration(store)
-    # end: ix_task_instance_run_id_task_id_ended_at_map_index; duration: the task's rows sorted (top-N)
-    rows: list[tuple[InstanceRow, Any]] = []
-    if after is None or after.value is not None:
-        rows = _ordered_values(store, base, key, descending, after, limit)
-    if len(rows) < limit:
-        tail_after = after.map_index if after is not None and after.value is None else None
-        nulls = base + [key.is_(None)]
-        cont = None if tail_after is None else Keyset(None, tail_after)
-        rows += [(r, None) for r in _ordered(store, nulls, ti.map_index, None, False, cont, limit - len(rows))]
+        where.append(_label_contains(store, q))
+    with _read(store) as conn:
+        if sort == "index":
+            return [(r, r.map_index) for r in _by_index(conn, where, descending, after, limit)]
+        key = ti.ended_at if sort == "end" else _duration(store)
+        rows: list[tuple[InstanceRow, Any]] = []
+        if after is None or after.value is not None:
+            rows = _by_value(conn, run_id, task_id, where, key, descending, after, limit)
+        if len(rows) < limit:
+            cont = after if after is not None and after.value is None else None
+            rest = _by_index(conn, [*where, key.is_(None)], False, cont, limit - len(rows))
+            rows += [(r, None) for r in rest]
     return rows
+
+
+def _label_contains(store: Store, text: str) -> Any:
+    """The label contains `text`, ignoring case. SQLite's LIKE ignores ASCII case by itself (and lower() knows
+    no other), at half the cost of lower(label) LIKE; Postgres: lower(label) LIKE, cheaper than ILIKE."""
+    pattern = f"%{_escape_like(text)}%"
+    if store.is_postgres:
+        return func.lower(ti.label).like(func.lower(pattern), escape="\\")
+    return ti.label.like(pattern, escape="\\")
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _ordered(
-    store: Store, where: list[Any], key: Any, _value: Any, descending: bool, after: Keyset | None, limit: int
+def _by_index(
+    conn: Connection, where: list[Any], descending: bool, after: Keyset | None, limit: int
 ) -> list[InstanceRow]:
     """Rows in map_index order after `after.map_index`."""
     cond = list(where)
     if after is not None:
         cond.append(ti.map_index < after.map_index if descending else ti.map_index > after.map_index)
     order = ti.map_index.desc() if descending else ti.map_index.asc()
+    # pk_task_instance (run_id, task_id, map_index), walked forwards or backwards, stopping after `limit` rows;
+    # with a state filter, ix_task_instance_state_run_id_task_id_map_index when the planner prefers it
     stmt = select(task_instance).where(*cond).order_by(order).limit(limit)
-    with _read(store) as conn:
-        return [InstanceRow.from_row(r) for r in conn.execute(stmt)]
+    return [InstanceRow.from_row(r) for r in conn.execute(stmt)]
 
 
-def _ordered_values(
-    store: Store, where: list[Any], key: Any, descending: bool, after: Keyset | None, limit: int
+def _by_value(
+    conn: Connection,
+    run_id: str,
+    task_id: str,
+    where: list[Any],
+    key: Any,
+    descending: bool,
+    after: Keyset | None,
+    limit: int,
 ) -> list[tuple[InstanceRow, Any]]:
-    """Rows whose sort value is not NULL, by (value, map_index), after `after`."""
+    """Rows whose sort value is not NULL, by (value, map_index), after `after`: the top `limit` keys first,
+    then only those rows."""
     cond = [*where, key.is_not(None)]
     if after is not None and after.value is not None:
         v, m = after.value, after.map_index
-        if descending:
-            cond.append(or_(key < v, and_(key == v, ti.map_index < m)))
-        else:
-            cond.append(or_(key > v, and_(key == v, ti.map_index > m)))
-    order = (key.desc(), ti.map_index.desc()) if descending else (key.asc(), ti.map_index.asc())
-    stmt = select(task_instance, key.label("sort_value")).where(*cond).order_by(*order).limit(limit)
-    with _read(store) as conn:
-        return [(InstanceRow.from_row(r), r.sort_value) for r in conn.execute(stmt)]
+        past = (
+            or_(key < v, and_(key == v, ti.map_index < m))
+            if descending
+            else or_(key > v, and_(key == v, ti.map_index > m))
+        )
+        cond.append(past)
+    value = key.label("sort_value")
+    # top-N of (value, map_index) over ix_task_instance_run_task_state_times (covering, without a label filter)
+    keys = select(ti.map_index, value).where(*cond)
+    keys = keys.order_by(value.desc(), ti.map_index.desc()) if descending else keys.order_by(value, ti.map_index)
+    top = keys.limit(limit).subquery()
+    order = (top.c.sort_value, top.c.map_index)
+    stmt = (
+        select(task_instance, top.c.sort_value)
+        .join(top, and_(ti.run_id == run_id, ti.task_id == task_id, ti.map_index == top.c.map_index))
+        .order_by(*(c.desc() for c in order) if descending else order)
+    )
+    # then pk_task_instance for the `limit` rows picked
+    return [(InstanceRow.from_row(r), r.sort_value) for r in conn.execute(stmt)]
 
 
 def all_instances(
