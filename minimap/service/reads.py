@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
