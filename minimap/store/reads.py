@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Interval, and_, cast, func, or_, select, true, type_coerce
+from sqlalchemy import Connection, Integer, Interval, and_, cast, func, not_, null, select, true, tuple_, type_coerce
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from minimap.exceptions import DatabaseError
 from minimap.states import RunState, TIState
-from minimap.store.engine import short
+from minimap.store.engine import READ_ONLY, short
 from minimap.store.rows import InstanceRow, RunRow, TryRow
 from minimap.store.storage import Store
 from minimap.store.tables import dag_run, task_instance, task_try, worker
@@ -33,8 +33,9 @@ WHOLE_LOG = 2**31 - 1  # a window size that takes the whole stored log
 
 @contextmanager
 def _read(store: Store) -> Iterator[Connection]:
+    """A connection that only reads (on SQLite a deferred transaction: it never waits for a claim)."""
     try:
-        with store.engine.connect() as conn:
+        with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
     except (OperationalError, InterfaceError) as e:
         raise DatabaseError(f"database {store.url} failed: {short(e)}") from e
@@ -47,7 +48,7 @@ def runs_page(
     store: Store, dag_id: str | None, state: RunState | None, before_id: int | None, limit: int
 ) -> list[RunRow]:
     """Runs newest first, those older than `before_id` (the last row's id of the previous page)."""
-    # walks pk_dag_run (id) backwards; with dag_id, ix_dag_run_dag_id_id
+    # pk_dag_run (id) walked backwards; with dag_id, ix_dag_run_dag_id_id backwards; a state filter filters that walk
     q = select(dag_run).order_by(dr.id.desc()).limit(limit)
     if dag_id is not None:
         q = q.where(dr.dag_id == dag_id)
@@ -85,7 +86,7 @@ class TaskStats:
 def task_stats(store: Store, run_id: str, task_ids: Sequence[str] | None = None) -> dict[str, TaskStats]:
     """task_id -> its per-state counts, first start and last end: ONE grouped statement over the run
     (or over the tasks `task_ids` of it)."""
-    # ix_task_instance_run_id_task_id_state groups the rows in index order
+    # ix_task_instance_run_task_state_times covers every column read: no table row is visited (SQLite)
     q = (
         select(
             ti.task_id, ti.state, func.count(), func.min(ti.started_at), func.max(ti.ended_at), func.min(ti.map_index)
@@ -105,20 +106,13 @@ def task_stats(store: Store, run_id: str, task_ids: Sequence[str] | None = None)
             if lowest == -1:
                 placeholders.add(task_id)
             if first is not None:
-                starts.setdefault(task_id, []).append(_aware(first))
+                starts.setdefault(task_id, []).append(first)
             if last is not None:
-                ends.setdefault(task_id, []).append(_aware(last))
+                ends.setdefault(task_id, []).append(last)
     return {
         t: TaskStats(c, min(starts[t]) if t in starts else None, max(ends[t]) if t in ends else None, t in placeholders)
         for t, c in counts.items()
     }
-
-
-def _aware(t: Any) -> datetime:
-    """min()/max() bypass the column type on some backends: back to aware UTC datetimes."""
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -168,12 +162,16 @@ def instance_page(
         if sort == "index":
             return [(r, r.map_index) for r in _by_index(conn, where, descending, after, limit)]
         key = ti.ended_at if sort == "end" else _duration(store)
+        # whether the key has a value, from the columns alone (cheaper than computing a duration twice)
+        known = (
+            ti.ended_at.is_not(None) if sort == "end" else and_(ti.ended_at.is_not(None), ti.started_at.is_not(None))
+        )
         rows: list[tuple[InstanceRow, Any]] = []
         if after is None or after.value is not None:
-            rows = _by_value(conn, run_id, task_id, where, key, descending, after, limit)
+            rows = _by_value(conn, run_id, task_id, [*where, known], key, descending, after, limit)
         if len(rows) < limit:
             cont = after if after is not None and after.value is None else None
-            rest = _by_index(conn, [*where, key.is_(None)], False, cont, limit - len(rows))
+            rest = _by_index(conn, [*where, not_(known)], False, cont, limit - len(rows))
             rows += [(r, None) for r in rest]
     return rows
 
@@ -215,17 +213,12 @@ def _by_value(
     after: Keyset | None,
     limit: int,
 ) -> list[tuple[InstanceRow, Any]]:
-    """Rows whose sort value is not NULL, by (value, map_index), after `after`: the top `limit` keys first,
-    then only those rows."""
-    cond = [*where, key.is_not(None)]
+    """Rows (all with a sort value) by (value, map_index) after `after`: the top `limit` keys first, then only
+    those rows."""
+    cond = list(where)
     if after is not None and after.value is not None:
-        v, m = after.value, after.map_index
-        past = (
-            or_(key < v, and_(key == v, ti.map_index < m))
-            if descending
-            else or_(key > v, and_(key == v, ti.map_index > m))
-        )
-        cond.append(past)
+        past = tuple_(key, ti.map_index) < tuple_(after.value, after.map_index)
+        cond.append(past if descending else tuple_(key, ti.map_index) > tuple_(after.value, after.map_index))
     value = key.label("sort_value")
     # top-N of (value, map_index) over ix_task_instance_run_task_state_times (covering, without a label filter)
     keys = select(ti.map_index, value).where(*cond)
@@ -256,26 +249,17 @@ def all_instances(
 
 
 def all_tries(store: Store, run_id: str, task_id: str | None, map_index: int | None = None) -> list[TryRow]:
-    """Recorded attempts, without their logs (log is None; read it with `log_window`), oldest first."""
+    """Recorded attempts without their logs (log is None; `log_window` reads it), oldest first."""
     # pk_task_try (run_id, task_id, map_index, try_number)
     cols = [c for c in task_try.c if c.name != "log"]
-    q = select(*cols).where(tr.run_id == run_id).order_by(tr.task_id, tr.map_index, tr.try_number)
+    q = select(*cols, null().label("log")).where(tr.run_id == run_id)
+    q = q.order_by(tr.task_id, tr.map_index, tr.try_number)
     if task_id is not None:
         q = q.where(tr.task_id == task_id)
     if map_index is not None:
         q = q.where(tr.map_index == map_index)
     with _read(store) as conn:
-        return [TryRow.from_row(_with_log(r)) for r in conn.execute(q)]
-
-
-class _with_log:
-    """A row without its log column, read as a TryRow whose log is None."""
-
-    def __init__(self, row: Any) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        return None if name == "log" else getattr(self._row, name)
+        return [TryRow.from_row(r) for r in conn.execute(q)]
 
 
 @dataclass(frozen=True)

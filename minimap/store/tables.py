@@ -59,6 +59,7 @@ dag_run = Table(
     Column("ended_at", UTCDateTime),
     Index("ix_dag_run_dag_id_state", "dag_id", "state"),
     Index("ix_dag_run_state", "state"),
+    Index("ix_dag_run_dag_id_id", "dag_id", "id"),  # one DAG's runs, newest first (minimap/store/reads.py)
 )
 
 task_instance = Table(
