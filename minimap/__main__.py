@@ -2,4 +2,4 @@
 
 from minimap.cli import main
 
-main()
+main(prog_name="minimap")

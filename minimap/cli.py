@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from minimap import api, service
+from minimap import api, defaults, service
 from minimap.exceptions import MinimapError
 from minimap.execution.progress import Progress, summary
 from minimap.service.records import duration, iso
@@ -27,20 +27,29 @@ log = logging.getLogger("minimap")
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130  # bad input: MinimapError.exit_code (2)
 
 
+def _global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--db, -v and --debug: accepted before the subcommand and after it."""
+    fn = click.option("--debug", is_flag=True, help="Show tracebacks.")(fn)
+    fn = click.option("-v", "--verbose", is_flag=True, help="Log what the scheduler and workers do.")(fn)
+    return click.option(
+        "--db",
+        "db_url",
+        metavar="URL",
+        help="Database URL (default: $MINIMAP_DATABASE_URL, else SQLite in $MINIMAP_HOME).",
+    )(fn)
+
+
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--db, -v and --debug for every command; errors become one line and an exit code."""
 
-    @click.option(
-        "--db",
-        "db_url",
-        envvar="MINIMAP_DATABASE_URL",
-        metavar="URL",
-        help="Database URL (default: SQLite in $MINIMAP_HOME).",
-    )
-    @click.option("-v", "--verbose", is_flag=True, help="Log what the scheduler and workers do.")
-    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    @_global_options
     @functools.wraps(fn)
     def wrapper(db_url: str | None, verbose: bool, debug: bool, **kwargs: Any) -> None:
+        # Options given before the subcommand (`minimap --db URL tasks`) count as if given after it.
+        given = click.get_current_context().find_root().obj or {}
+        db_url = db_url or given.get("db_url")
+        verbose = verbose or given.get("verbose", False)
+        debug = debug or given.get("debug", False)
         logging.basicConfig(
             level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -137,12 +146,22 @@ class Cli(click.Group):
         except click.Abort:
             click.echo("aborted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except MinimapError as e:  # raised before a command runs, e.g. a bad MINIMAP_* variable
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
 
 
-@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Cli, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="minimap")
-def main() -> None:
+@_global_options
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None, verbose: bool, debug: bool) -> None:
     """minimap: dynamic task mapping -- fan out, cap, retry exactly the instance that failed."""
+    ctx.obj = {"db_url": db_url, "verbose": verbose, "debug": debug}
+    if ctx.invoked_subcommand is None:  # `minimap` alone: the help, and no error for asking
+        click.echo(ctx.get_help())
+        ctx.exit(EXIT_OK)
+    defaults.check()
 
 
 @main.command()

@@ -4,22 +4,49 @@ from __future__ import annotations
 
 import os
 
+#: One line per environment variable that could not be used; `check()` turns the first into an error.
+PROBLEMS: list[str] = []
 
-def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+
+def _float(name: str, default: float, minimum: float = 0.0) -> float:
+    """The variable's value, else `default`; a bad value is recorded (never silently replaced) for `check()`."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        PROBLEMS.append(f"{name}={raw!r} is not a number (default: {default:g})")
+        return default
+    if not value >= minimum:  # also refuses nan
+        PROBLEMS.append(f"{name}={raw!r} must be at least {minimum:g} (default: {default:g})")
+        return default
+    return value
+
+
+def check() -> None:
+    """Raise ConfigError for the first environment variable that could not be used."""
+    if PROBLEMS:
+        from minimap.exceptions import ConfigError
+
+        raise ConfigError(f"bad environment variable: {PROBLEMS[0]}")
 
 
 #: Seconds between a worker's heartbeats.
-HEARTBEAT_INTERVAL = _float("MINIMAP_HEARTBEAT_INTERVAL", 5.0)
+HEARTBEAT_INTERVAL = _float("MINIMAP_HEARTBEAT_INTERVAL", 5.0, minimum=0.01)
 #: Seconds without a heartbeat after which a worker's attempts are failed (and retried if they may).
-LEASE_TIMEOUT = _float("MINIMAP_LEASE_TIMEOUT", 30.0)
+LEASE_TIMEOUT = _float("MINIMAP_LEASE_TIMEOUT", 30.0, minimum=0.1)
 #: Seconds between scheduling passes when nothing happened in this process.
-POLL_INTERVAL = _float("MINIMAP_POLL_INTERVAL", 0.2)
+POLL_INTERVAL = _float("MINIMAP_POLL_INTERVAL", 0.2, minimum=0.001)
 #: Instances that may run at once across all workers (Airflow's `parallelism`).
-PARALLELISM = int(_float("MINIMAP_PARALLELISM", 32))
+PARALLELISM = int(_float("MINIMAP_PARALLELISM", 32, minimum=1))
 #: Characters of output kept per try (the head and the tail; the middle is cut).
-LOG_LIMIT = int(_float("MINIMAP_LOG_LIMIT", 64 * 1024))
+LOG_LIMIT = int(_float("MINIMAP_LOG_LIMIT", 64 * 1024, minimum=256))
 #: Items a task may return for others to map over (Airflow's `max_map_length`).
-MAX_MAP_LENGTH = int(_float("MINIMAP_MAX_MAP_LENGTH", 1024))
+MAX_MAP_LENGTH = int(_float("MINIMAP_MAX_MAP_LENGTH", 1024, minimum=1))
 #: Seconds between progress lines when output is not a terminal.
 PROGRESS_INTERVAL = _float("MINIMAP_PROGRESS_INTERVAL", 5.0)
+#: Seconds to wait for a Postgres connection before giving up (a URL's own connect_timeout wins).
+CONNECT_TIMEOUT = _float("MINIMAP_CONNECT_TIMEOUT", 10.0, minimum=1)
+#: Seconds one Postgres statement may take (0: no limit; a URL's own `options` win).
+STATEMENT_TIMEOUT = _float("MINIMAP_STATEMENT_TIMEOUT", 300.0)

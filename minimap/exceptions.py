@@ -25,6 +25,10 @@ class DatabaseError(MinimapError):
     """The database could not be used."""
 
 
+class ConfigError(MinimapError):
+    """A setting (an environment variable or an option) cannot be used."""
+
+
 class NotFoundError(MinimapError):
     """No such run, task or map index."""
 

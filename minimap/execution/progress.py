@@ -5,11 +5,12 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from minimap.defaults import PROGRESS_INTERVAL
 from minimap.states import FINISHED, RunState, TIState
+from minimap.store.rows import InstanceRow
 from minimap.store.storage import Store
 
 _UNICODE = {
@@ -109,14 +110,35 @@ def summary(store: Store, run_id: str, state: RunState, seconds: float | None = 
         lines.append(f"  {tid:<{width}}  {parts}")
     failed = store.instances(run_id, states=[TIState.FAILED])
     if failed:
-        lines.append("failed instances:")
-        order = {t: i for i, t in enumerate(spec.tasks)}
-        for i in sorted(failed, key=lambda r: (order.get(r.task_id, 0), r.map_index)):
-            name = f"{i.task_id}[{i.map_index}]" if i.map_index >= 0 else i.task_id
-            label = f" ({i.label})" if i.label else ""
-            lines.append(f"  {name}{label} try {i.try_number}: {i.error or 'failed'}")
-            command = ["minimap", "clear", "--run-id", run_id, "--task", i.task_id]
-            if i.map_index >= 0:
-                command += ["--map-index", str(i.map_index)]
-            lines.append(f"    retry it: {shlex.join(command)}")
+        lines.extend(_failed_lines(run_id, spec.tasks, failed))
     return "\n".join(lines)
+
+
+#: Failed instances the summary names one by one; the rest are counted.
+SHOWN_FAILURES = 5
+
+
+def _failed_lines(run_id: str, task_order: Iterable[str], failed: list[InstanceRow]) -> list[str]:
+    """A few failed instances with their errors, then the one command that retries every one of them."""
+    order = {t: i for i, t in enumerate(task_order)}
+    failed = sorted(failed, key=lambda r: (order.get(r.task_id, 0), r.map_index))
+    lines = [f"failed instances ({len(failed)}):"]
+    for i in failed[:SHOWN_FAILURES]:
+        name = f"{i.task_id}[{i.map_index}]" if i.map_index >= 0 else i.task_id
+        label = f" ({i.label})" if i.label else ""
+        lines.append(f"  {name}{label} try {i.try_number}: {i.error or 'failed'}")
+    if len(failed) > SHOWN_FAILURES:
+        listing = shlex.join(["minimap", "tasks", "--run-id", run_id, "--state", "failed"])
+        lines.append(f"  ... and {len(failed) - SHOWN_FAILURES} more ({listing})")
+    first = failed[0]
+    one = ["minimap", "clear", "--run-id", run_id, "--task", first.task_id]
+    if first.map_index >= 0:
+        one += ["--map-index", str(first.map_index)]
+    if len(failed) == 1:
+        lines.append(f"retry it: {shlex.join(one)}")
+        return lines
+    tasks = {i.task_id for i in failed}
+    every = ["minimap", "clear", "--run-id", run_id, *(["--task", first.task_id] if len(tasks) == 1 else [])]
+    lines.append(f"retry all {len(failed)}: {shlex.join([*every, '--state', 'failed'])}")
+    lines.append(f"or just one: {shlex.join(one)}")
+    return lines

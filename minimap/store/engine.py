@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import weakref
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from minimap.defaults import CONNECT_TIMEOUT, STATEMENT_TIMEOUT
 from minimap.exceptions import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,34 @@ def short(exc: BaseException) -> str:
     return lines[0] if lines else type(inner).__name__
 
 
-def _sqlite_setup(engine: Engine, path: str | None) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _sqlite_folder(path: str | None) -> None:
+    """Create the database file's folder, or say in one line why it cannot be."""
+    if not path or path == ":memory:":
+        return
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker else f"cannot create folder {folder}: {e.strerror}"
+        raise DatabaseError(f"cannot use SQLite database {path}: {reason}") from None
+    if not os.access(folder, os.W_OK) and not os.access(path, os.W_OK):
+        raise DatabaseError(f"cannot use SQLite database {path}: folder {folder} is not writable")
+
+
+def _postgres_args(url: URL) -> dict[str, Any]:
+    """Timeouts so that a server that never answers ends in an error, not a hang; the URL's own settings win."""
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        args["connect_timeout"] = max(1, round(CONNECT_TIMEOUT))
+    if "options" not in url.query and STATEMENT_TIMEOUT > 0:
+        args["options"] = f"-c statement_timeout={round(STATEMENT_TIMEOUT * 1000)}"
+    if "keepalives" not in url.query:  # notice a server that vanished in the middle of a statement
+        args.update(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+    return args
+
+
+def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -88,27 +114,35 @@ def make_engine(url: str | None = None) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if backend == "sqlite":
+            _sqlite_folder(parsed.database)
             engine = create_engine(parsed, connect_args={"timeout": 60})
-            _sqlite_setup(engine, parsed.database)
+            _sqlite_setup(engine)
         else:
             # No pre-ping: it costs a round trip per transaction. A dropped connection fails its statement
             # instead, the pool discards it, and the loops retry with backoff on a fresh one.
-            engine = create_engine(parsed, pool_size=5, max_overflow=5)
+            engine = create_engine(parsed, pool_size=5, max_overflow=5, connect_args=_postgres_args(parsed))
     except (NoSuchModuleError, ImportError) as e:
-        raise DatabaseError(f"no driver for {mask(url)}: {e}") from None
+        hint = " (install it with: pip install 'minimap[postgres]')" if backend == "postgresql" else ""
+        raise DatabaseError(f"no driver for {mask(url)}: {e}{hint}") from None
     _engines.add(engine)
     return engine
 
 
 def migrations_dir() -> str:
-    """Where the Alembic scripts are: inside the installed package, or alembic/ in a checkout."""
-    try:
-        path = Path(str(resources.files("minimap._migrations")))
-        if (path / "env.py").exists():
-            return str(path)
-    except ModuleNotFoundError:
-        pass
-    return str(Path(__file__).resolve().parent.parent.parent / "alembic")
+    """Where the Alembic scripts are: inside the installed package (a wheel or an sdist install), else
+    alembic/ beside the package (a source checkout or an editable install). Missing: a DatabaseError."""
+    spec = importlib.util.find_spec("minimap._migrations")
+    places = list(spec.submodule_search_locations or []) if spec else []
+    places.append(str(Path(__file__).resolve().parents[2] / "alembic"))
+    for place in places:
+        env = Path(place) / "env.py"
+        # The marker keeps us from mistaking another "alembic" folder (the library's own) for ours.
+        if env.is_file() and (Path(place) / "versions").is_dir() and "minimap" in env.read_text():
+            return place
+    raise DatabaseError(
+        f"minimap's schema migrations are missing from this installation (looked in {', '.join(places)}): "
+        "reinstall minimap (pip install --force-reinstall minimap)"
+    )
 
 
 def _alembic_config(connection: Any = None) -> Any:
@@ -120,10 +154,13 @@ def _alembic_config(connection: Any = None) -> Any:
     return cfg
 
 
-def head_revision() -> str | None:
+def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise DatabaseError(f"no schema migrations found in {migrations_dir()}: reinstall minimap")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
