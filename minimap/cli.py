@@ -291,7 +291,14 @@ def _counts(counts: dict[str, int]) -> str:
 def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> int:
     """List runs, newest first."""
     store = api.open_store(db_url)
-    found = service.list_runs(store, dag_id=dag_id, limit=limit).items
+    found: list[service.RunSummary] = []
+    after = None
+    while len(found) < limit:  # pages of at most MAX_LIMIT runs, up to --limit
+        page = service.list_runs(store, dag_id=dag_id, after=after, limit=min(limit - len(found), service.MAX_LIMIT))
+        found += page.items
+        if page.next_after is None:
+            break
+        after = page.next_after
     if as_json:
         click.echo(json.dumps([service.run_json(s.run) for s in found], indent=2))
         return EXIT_OK

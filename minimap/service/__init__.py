@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from minimap.service.reads import (
+    MAX_LIMIT,
     CursorError,
     get_run,
     instance_detail,
@@ -34,6 +35,7 @@ from minimap.service.records import (
 )
 
 __all__ = [
+    "MAX_LIMIT",
     "CursorError",
     "InstanceDetail",
     "LogChunk",

@@ -33,7 +33,7 @@ from minimap.store import reads as sql
 from minimap.store.rows import InstanceRow, RunRow, TryRow
 from minimap.store.storage import Store
 
-MAX_LIMIT = 1000  # rows one page may carry, whatever a caller asks
+MAX_LIMIT = 1000  # rows one page may carry; more is refused, not cut
 
 
 class CursorError(MinimapError):
@@ -120,7 +120,8 @@ def list_instances(
     `sort` is index, duration or end; a leading "-" sorts descending. Instances without a duration or an
     end yet come last either way, in map_index order.
     """
-    descending, key = sort.startswith("-"), sort.lstrip("-")
+    descending = sort.startswith("-")
+    key = sort[1:] if descending else sort
     if key not in sql.SORTS:
         raise MinimapError(f"unknown sort {sort!r}: use index, duration or end (a leading - for descending)")
     _task(store, run_id, task_id)
@@ -240,9 +241,9 @@ def list_workers(store: Store) -> list[WorkerInfo]:
 
 
 def _limit(limit: int) -> int:
-    if limit < 1:
-        raise MinimapError(f"limit must be at least 1, not {limit}")
-    return min(limit, MAX_LIMIT)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise MinimapError(f"a page holds 1 to {MAX_LIMIT} rows, not {limit}: follow next_after for more")
+    return limit
 
 
 def _task(store: Store, run_id: str, task_id: str) -> DagSpec:

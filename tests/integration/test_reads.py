@@ -146,6 +146,11 @@ def test_cursors_are_checked(store: Store) -> None:
         service.list_instances(store, "r1", "work", after="not-a-cursor")
     with pytest.raises(MinimapError, match="unknown sort 'size'"):
         service.list_instances(store, "r1", "work", sort="size")
+    with pytest.raises(MinimapError, match="unknown sort '--index'"):
+        service.list_instances(store, "r1", "work", sort="--index")
+    for limit in (0, service.MAX_LIMIT + 1):  # refused, never silently cut
+        with pytest.raises(MinimapError, match="a page holds 1 to 1000 rows"):
+            service.list_instances(store, "r1", "work", limit=limit)
     with pytest.raises(NotFoundError, match="has no task 'nope'"):
         service.list_instances(store, "r1", "nope")
 
