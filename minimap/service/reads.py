@@ -5,7 +5,6 @@ The CLI, the library and the web page call these and nothing else to read, so th
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,6 +16,7 @@ from minimap.authoring.context import idempotency_key
 from minimap.exceptions import MinimapError, NotFoundError
 from minimap.rules.clearing import describe_indexes
 from minimap.rules.waiting import WaitFacts, waiting_reason
+from minimap.service.cursors import CursorError, decode, encode, keyset, plain
 from minimap.service.records import (
     InstanceDetail,
     LogChunk,
@@ -29,15 +29,12 @@ from minimap.service.records import (
 )
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
-from minimap.store import reads as sql
+from minimap.store import inspect as inspect_sql
+from minimap.store import reads as reads_sql
 from minimap.store.rows import InstanceRow, RunRow, TryRow
 from minimap.store.storage import Store
 
 MAX_LIMIT = 1000  # rows one page may carry; more is refused, not cut
-
-
-class CursorError(MinimapError):
-    """This page cursor is not one minimap handed out (start from the first page)."""
 
 
 def list_runs(
@@ -50,15 +47,15 @@ def list_runs(
 ) -> Page[RunSummary]:
     """Runs newest first, each with its per-state counts; keyset paged by run."""
     limit = _limit(limit)
-    before = _decode(after, "r")[0] if after else None
+    before = decode(after, "r")[0] if after else None
     if before is not None and not isinstance(before, int):
         raise CursorError()
-    rows = sql.runs_page(store, dag_id, state, before, limit + 1)
+    rows = reads_sql.runs_page(store, dag_id, state, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    counts = sql.run_state_counts(store, [r.run_id for r in rows])
+    counts = reads_sql.run_state_counts(store, [r.run_id for r in rows])
     items = [RunSummary(r, counts.get(r.run_id, {})) for r in rows]
-    return Page(items, _encode("r", rows[-1].id) if more else None)
+    return Page(items, encode("r", rows[-1].id) if more else None)
 
 
 def latest_run(store: Store, dag_id: str | None = None) -> RunRow:
@@ -80,7 +77,7 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
     """A run with one summary per task, in definition order, from one grouped query."""
     run = store.run(run_id)
     spec = store.spec(run_id)
-    stats = sql.task_stats(store, run_id)
+    stats = reads_sql.task_stats(store, run_id)
     tasks = []
     for tid, t in spec.tasks.items():
         s = stats.get(tid)
@@ -122,12 +119,12 @@ def list_instances(
     """
     descending = sort.startswith("-")
     key = sort[1:] if descending else sort
-    if key not in sql.SORTS:
+    if key not in reads_sql.SORTS:
         raise MinimapError(f"unknown sort {sort!r}: use index, duration or end (a leading - for descending)")
     _task(store, run_id, task_id)
     limit = _limit(limit)
-    start = _keyset(after, sort) if after else None
-    rows = sql.instance_page(
+    start = keyset(after, sort) if after else None
+    rows = reads_sql.instance_page(
         store,
         run_id,
         task_id,
@@ -143,7 +140,7 @@ def list_instances(
     nxt = None
     if more:
         last, value = rows[-1]
-        nxt = _encode("i", sort, _plain(value) if key != "index" else None, last.map_index)
+        nxt = encode("i", sort, plain(value) if key != "index" else None, last.map_index)
     return Page([r for r, _ in rows], nxt)
 
 
@@ -155,24 +152,24 @@ def instances(
     if task_id is not None:
         _task(store, run_id, task_id)
     order = {t: i for i, t in enumerate(spec.tasks)}
-    rows = sql.all_instances(store, run_id, task_id, states)
+    rows = reads_sql.all_instances(store, run_id, task_id, states)
     return sorted(rows, key=lambda r: (order.get(r.task_id, len(order)), r.map_index))
 
 
 def tries(store: Store, run_id: str, task_id: str | None = None, map_index: int | None = None) -> list[TryRow]:
     """Recorded attempts, oldest first, without their logs (`try_log` pages those)."""
-    return sql.all_tries(store, run_id, task_id, map_index)
+    return inspect_sql.all_tries(store, run_id, task_id, map_index)
 
 
 def instance_detail(store: Store, run_id: str, task_id: str, map_index: int) -> InstanceDetail:
     """One instance with its tries, arguments, result, idempotency key and why it waits."""
     run = store.run(run_id)
     spec = _task(store, run_id, task_id)
-    found = sql.instance(store, run_id, task_id, map_index)
+    found = inspect_sql.instance(store, run_id, task_id, map_index)
     if found is None:
         raise NotFoundError(_no_index(store, run_id, task_id, map_index))
     row = found.row
-    attempts = sql.all_tries(store, run_id, task_id, map_index)
+    attempts = inspect_sql.all_tries(store, run_id, task_id, map_index)
     return InstanceDetail(
         instance=row,
         tries=attempts,
@@ -201,7 +198,7 @@ def try_log(
         raise MinimapError(f"log size must be at least 1, not {size}")
     if before is not None and before < 0:
         raise MinimapError(f"log offset must not be negative, not {before}")
-    window = sql.log_window(store, run_id, task_id, map_index, try_number, before, size)
+    window = inspect_sql.log_window(store, run_id, task_id, map_index, try_number, before, size)
     if window is None:
         raise NotFoundError(_no_try(store, run_id, task_id, map_index, try_number))
     end = window.total if before is None else min(before, window.total)
@@ -211,7 +208,7 @@ def try_log(
 def latest_try(store: Store, run_id: str, task_id: str, map_index: int, try_number: int | None = None) -> TryRow:
     """The try `try_number` of an instance (default: its latest recorded), without its log; NotFoundError says why."""
     _task(store, run_id, task_id)
-    found = sql.all_tries(store, run_id, task_id, map_index)
+    found = inspect_sql.all_tries(store, run_id, task_id, map_index)
     chosen = found[-1] if found and try_number is None else next((t for t in found if t.try_number == try_number), None)
     if chosen is None:
         raise NotFoundError(_no_try(store, run_id, task_id, map_index, try_number))
@@ -221,7 +218,7 @@ def latest_try(store: Store, run_id: str, task_id: str, map_index: int, try_numb
 def log_view(store: Store, run_id: str, task_id: str, map_index: int, try_number: int | None = None) -> LogView:
     """What `minimap logs` shows: one try (default: the latest), its whole stored log, and what to add."""
     chosen = latest_try(store, run_id, task_id, map_index, try_number)
-    window = sql.log_window(store, run_id, task_id, map_index, chosen.try_number, None, sql.WHOLE_LOG)
+    window = inspect_sql.log_window(store, run_id, task_id, map_index, chosen.try_number, None, inspect_sql.WHOLE_LOG)
     text = window.text if window is not None else ""
     error = None
     if chosen.error_type and not text:
@@ -233,7 +230,7 @@ def list_workers(store: Store) -> list[WorkerInfo]:
     """Every registered worker, newest heartbeat first, with the instances it holds now."""
     return [
         WorkerInfo(r.worker_id, r.hostname, r.pid, r.state, r.started_at, r.heartbeat_at, held)
-        for r, held in sql.workers(store)
+        for r, held in inspect_sql.workers(store)
     ]
 
 
@@ -258,7 +255,7 @@ def _name(task_id: str, map_index: int) -> str:
 
 
 def _no_index(store: Store, run_id: str, task_id: str, map_index: int) -> str:
-    first = sql.map_indexes(store, run_id, task_id, 10_001)
+    first = inspect_sql.map_indexes(store, run_id, task_id, 10_001)
     if len(first) > 10_000:  # too many to name one by one: say the range the listing starts with
         return f"task {task_id} has no map index {map_index}"
     return f"task {task_id} has no map index {map_index}: it has {describe_indexes(first)}"
@@ -266,11 +263,11 @@ def _no_index(store: Store, run_id: str, task_id: str, map_index: int) -> str:
 
 def _no_try(store: Store, run_id: str, task_id: str, map_index: int, try_number: int | None) -> str:
     _task(store, run_id, task_id)
-    found = sql.instance(store, run_id, task_id, map_index)
+    found = inspect_sql.instance(store, run_id, task_id, map_index)
     if found is None:
         return _no_index(store, run_id, task_id, map_index)
     name = _name(task_id, map_index)
-    recorded = sql.all_tries(store, run_id, task_id, map_index)
+    recorded = inspect_sql.all_tries(store, run_id, task_id, map_index)
     if not recorded:
         return f"{name} has no finished try yet (it is {found.row.state})"
     return f"{name} has no try {try_number}; its tries are {', '.join(str(t.try_number) for t in recorded)}"
@@ -288,24 +285,24 @@ def _display_args(stored: str | None) -> dict[str, Any] | None:
     return kwargs
 
 
-def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: sql.InstanceExtra) -> str | None:
+def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: inspect_sql.InstanceExtra) -> str | None:
     row = found.row
     facts = WaitFacts(spec=spec, task_id=row.task_id, map_index=row.map_index, state=row.state, now=_now())
     if row.state in (TIState.SUCCESS, TIState.FAILED, TIState.UPSTREAM_FAILED, TIState.SKIPPED, TIState.REMOVED):
         return None
     extra: dict[str, Any] = {"run_state": run.state.value, "lease_timeout": defaults.LEASE_TIMEOUT}
     if run.state is RunState.QUEUED:
-        extra["runs_ahead"] = sql.runs_ahead(store, run)
+        extra["runs_ahead"] = inspect_sql.runs_ahead(store, run)
     elif row.state is TIState.SCHEDULED:
         upstream = spec.tasks[row.task_id].upstream
-        stats = sql.task_stats(store, run.run_id, upstream)
+        stats = reads_sql.task_stats(store, run.run_id, upstream)
         extra["upstream"] = {u: stats[u].counts for u in upstream if u in stats}
     elif row.state is TIState.RUNNING:
-        w = sql.worker_row(store, found.worker_id) if found.worker_id else None
+        w = inspect_sql.worker_row(store, found.worker_id) if found.worker_id else None
         extra.update(worker_id=found.worker_id, worker_heartbeat_at=w.heartbeat_at if w is not None else None)
     else:
         since = _now() - timedelta(seconds=defaults.LEASE_TIMEOUT)
-        n = sql.running_now(store, run.run_id, found.dag_id, row.task_id, since)
+        n = inspect_sql.running_now(store, run.run_id, found.dag_id, row.task_id, since)
         extra.update(
             next_retry_at=found.next_retry_at,
             running_in_run=n.in_run,
@@ -319,50 +316,3 @@ def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: sql.InstanceEx
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-# --- cursors: opaque to callers, checked when they come back -------------------------------------
-
-
-def _encode(*parts: Any) -> str:
-    raw = json.dumps(list(parts), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str, kind: str) -> list[Any]:
-    try:
-        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError):
-        raise CursorError() from None
-    if not isinstance(parts, list) or not parts or parts[0] != kind:
-        raise CursorError()
-    return parts[1:]
-
-
-def _plain(value: Any) -> Any:
-    """A sort value as JSON, exactly: datetimes as ISO text, intervals in microseconds, seconds as float."""
-    if isinstance(value, datetime):
-        return {"t": value.isoformat()}
-    if isinstance(value, timedelta):
-        return {"us": value // timedelta(microseconds=1)}
-    return None if value is None else float(value)
-
-
-def _keyset(cursor: str, sort: str) -> sql.Keyset:
-    parts = _decode(cursor, "i")
-    if len(parts) != 3 or parts[0] != sort or not isinstance(parts[2], int):
-        raise CursorError()
-    raw = parts[1]
-    value: float | datetime | timedelta | None = None
-    try:
-        if isinstance(raw, dict) and set(raw) == {"t"}:
-            value = datetime.fromisoformat(raw["t"])
-        elif isinstance(raw, dict) and set(raw) == {"us"}:
-            value = timedelta(microseconds=int(raw["us"]))
-        elif isinstance(raw, (int, float)):
-            value = float(raw)
-        elif raw is not None:
-            raise CursorError()
-    except (TypeError, ValueError, OverflowError):
-        raise CursorError() from None
-    return sql.Keyset(value, parts[2])
