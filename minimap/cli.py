@@ -14,11 +14,12 @@ from typing import Any
 
 import click
 
-from minimap import api, defaults
+from minimap import api, defaults, service
 from minimap.exceptions import MinimapError
 from minimap.execution.progress import Progress, summary
+from minimap.service.records import duration, iso
 from minimap.states import RunState, TIState
-from minimap.store.rows import InstanceRow, RunRow, TryRow
+from minimap.store.rows import RunRow, TryRow
 from minimap.store.storage import Store
 
 log = logging.getLogger("minimap")
@@ -108,10 +109,6 @@ def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> di
     if not isinstance(conf, dict):
         raise click.BadParameter("must be a JSON object, e.g. '{\"order\": 42}'")
     return conf
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
 
 
 def _drive(store: Store, run: RunRow, workers: int | None) -> int:
@@ -256,25 +253,29 @@ def clear(
     return _drive(store, store.run(target.run_id), workers)
 
 
-def _run_json(r: RunRow) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "dag_id": r.dag_id,
-        "state": r.state.value,
-        "created_at": _iso(r.created_at),
-        "started_at": _iso(r.started_at),
-        "ended_at": _iso(r.ended_at),
-    }
-
-
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in [header, *rows])
 
 
-def _short_time(t: datetime | None) -> str:
-    return t.astimezone().strftime("%H:%M:%S") if t else ""
+def _when(t: datetime | None) -> str:
+    """A time in the local zone with its UTC offset, to the second: 2026-11-25 12:03:07+01:00."""
+    return t.astimezone().isoformat(sep=" ", timespec="seconds") if t is not None else ""
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> str:
+    took = duration(start, end)
+    if took is None:
+        return ""
+    if took < 10:
+        return f"{took:.2f} s"
+    return f"{took:.1f} s" if took < 60 else f"{int(took // 60)} min {took % 60:02.0f} s"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`10 success, 2 failed`, in the order of the states' definition."""
+    return ", ".join(f"{counts[s.value]} {s.value}" for s in TIState if counts.get(s.value))
 
 
 @main.command()
@@ -290,52 +291,30 @@ def _short_time(t: datetime | None) -> str:
 def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> int:
     """List runs, newest first."""
     store = api.open_store(db_url)
-    found = store.runs(limit, dag_id)
+    found: list[service.RunSummary] = []
+    after = None
+    while len(found) < limit:  # pages of at most MAX_LIMIT runs, up to --limit
+        page = service.list_runs(store, dag_id=dag_id, after=after, limit=min(limit - len(found), service.MAX_LIMIT))
+        found += page.items
+        if page.next_after is None:
+            break
+        after = page.next_after
     if as_json:
-        click.echo(json.dumps([_run_json(r) for r in found], indent=2))
+        click.echo(json.dumps([service.run_json(s.run) for s in found], indent=2))
         return EXIT_OK
     rows = [
         [
-            r.run_id,
-            r.dag_id,
-            r.state.value,
-            r.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            _short_time(r.ended_at),
+            s.run.run_id,
+            s.run.dag_id,
+            s.run.state.value,
+            _when(s.run.created_at),
+            _seconds(s.run.started_at, s.run.ended_at),
+            _counts(s.counts),
         ]
-        for r in found
+        for s in found
     ]
-    click.echo(_table(["run_id", "dag_id", "state", "created", "ended"], rows))
+    click.echo(_table(["run_id", "dag_id", "state", "created", "duration", "instances"], rows))
     return EXIT_OK
-
-
-def _try_json(t: TryRow) -> dict[str, Any]:
-    duration = (t.ended_at - t.started_at).total_seconds() if t.started_at and t.ended_at else None
-    return {
-        "try_number": t.try_number,
-        "state": t.state.value,
-        "started_at": _iso(t.started_at),
-        "ended_at": _iso(t.ended_at),
-        "duration": duration,
-        "worker": f"{t.hostname}:{t.pid}" if t.hostname else None,
-        "error_type": t.error_type,
-        "error_message": t.error_message,
-    }
-
-
-def _instance_json(i: InstanceRow, tries: list[TryRow]) -> dict[str, Any]:
-    return {
-        "run_id": i.run_id,
-        "task_id": i.task_id,
-        "map_index": i.map_index,
-        "label": i.label,
-        "state": i.state.value,
-        "try_number": i.try_number,
-        "started_at": _iso(i.started_at),
-        "ended_at": _iso(i.ended_at),
-        "result": i.result,
-        "error": i.error,
-        "tries": [_try_json(t) for t in tries],
-    }
 
 
 @main.command()
@@ -354,20 +333,19 @@ def tasks(
 ) -> int:
     """List every instance of a run: task, map_index, label, state, try, times, result."""
     store = api.open_store(db_url)
-    target = api.resolve_run(store, run_id, dag_id)
-    found = api.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
+    target = service.resolve_run(store, run_id, dag_id)
+    found = service.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
     tries: dict[tuple[str, int], list[TryRow]] = {}
-    for t in store.tries(target.run_id, task_id):
+    for t in service.tries(store, target.run_id, task_id):
         tries.setdefault((t.task_id, t.map_index), []).append(t)
     if as_json:
-        click.echo(json.dumps([_instance_json(i, tries.get((i.task_id, i.map_index), [])) for i in found], indent=2))
+        listed = [service.instance_json(i, tries.get((i.task_id, i.map_index), [])) for i in found]
+        click.echo(json.dumps(listed, indent=2))
         return EXIT_OK
     click.echo(f"run {target.run_id} of {target.dag_id}: {target.state}", err=True)
     rows = []
     for i in found:
         result = "" if i.result is None else json.dumps(i.result)
-        n = len(tries.get((i.task_id, i.map_index), []))
-        attempt = f"{i.try_number}" + (f" ({n} recorded)" if n > 1 else "")
         detail = i.error if i.error else (result[:40] + "…" if len(result) > 40 else result)
         rows.append(
             [
@@ -375,13 +353,18 @@ def tasks(
                 str(i.map_index),
                 i.label or "",
                 i.state.value,
-                attempt,
-                _short_time(i.started_at),
-                _short_time(i.ended_at),
+                str(i.try_number),
+                _when(i.started_at),
+                _seconds(i.started_at, i.ended_at),
                 detail,
             ]
         )
-    click.echo(_table(["task_id", "map_index", "label", "state", "try", "started", "ended", "result / error"], rows))
+    header = ["task_id", "map_index", "label", "state", "try", "started", "duration", "result / error"]
+    click.echo(_table(header, rows))
+    for summary_ in service.run_detail(store, target.run_id).tasks:
+        if summary_.mapped and (task_id is None or summary_.task_id == task_id):
+            size = f"[{summary_.total}]" if summary_.expanded else "[not expanded yet]"
+            click.echo(f"{summary_.task_id} {size}: {_counts(summary_.counts)}")
     return EXIT_OK
 
 
@@ -396,36 +379,18 @@ def logs(
 ) -> int:
     """Print what one try of one instance wrote (stdout, stderr, logging) and its traceback."""
     store = api.open_store(db_url)
-    target = api.resolve_run(store, run_id, dag_id)
-    found = api.instances(store, target.run_id, task_id)
-    name = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
-    if not any(i.map_index == map_index for i in found):
-        from minimap.rules.clearing import describe_indexes
-
-        raise api.NotFoundError(
-            f"task {task_id} has no map index {map_index}: it has {describe_indexes([i.map_index for i in found])}"
-        )
-    tries = store.tries(target.run_id, task_id, map_index)
-    if not tries:
-        state = next(i.state for i in found if i.map_index == map_index)
-        raise api.NotFoundError(f"{name} has no finished try yet (it is {state})")
-    chosen = tries[-1] if try_number is None else next((t for t in tries if t.try_number == try_number), None)
-    if chosen is None:
-        raise api.NotFoundError(
-            f"{name} has no try {try_number}; its tries are {', '.join(str(t.try_number) for t in tries)}"
-        )
-    who = f" on {chosen.hostname}:{chosen.pid}" if chosen.hostname else ""
+    target = service.resolve_run(store, run_id, dag_id)
+    view = service.log_view(store, target.run_id, task_id, map_index, try_number)
+    t = view.attempt
+    who = f" on {t.hostname}:{t.pid}" if t.hostname else ""
     click.echo(
-        f"--- {name} try {chosen.try_number}: {chosen.state}{who}, "
-        f"{_iso(chosen.started_at)} -> {_iso(chosen.ended_at)}",
-        err=True,
+        f"--- {view.name} try {t.try_number}: {t.state}{who}, {iso(t.started_at)} -> {iso(t.ended_at)}", err=True
     )
-    text = chosen.log or ""
-    click.echo(text, nl=bool(text) and not text.endswith("\n"))
-    if chosen.log_truncated:
+    click.echo(view.text, nl=bool(view.text) and not view.text.endswith("\n"))
+    if view.truncated:
         click.echo("--- the log was cut in the middle (MINIMAP_LOG_LIMIT)", err=True)
-    if chosen.error_type and not chosen.log:
-        click.echo(f"{chosen.error_type}: {chosen.error_message}")
+    if view.error_line:
+        click.echo(view.error_line)
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from minimap.exceptions import DatabaseError
 
 log = logging.getLogger(__name__)
 
+READ_ONLY = "minimap_read_only"  # execution option: this connection only reads (SQLite: BEGIN, not BEGIN IMMEDIATE)
 _MIGRATION_LOCK = 720_301  # pg_advisory_lock key held while the schema is upgraded
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -92,7 +93,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (minimap/store/reads.py) begin deferred: a WAL reader neither waits for the writer nor blocks it,
+        # and never upgrades its lock, so a page of the web UI never holds up a claim.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | None = None) -> Engine:
