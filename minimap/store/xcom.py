@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from minimap.exceptions import DatabaseError
 from minimap.states import TIState
-from minimap.store.engine import make_engine, mask, short
+from minimap.store.engine import READ_ONLY, make_engine, mask, short
 from minimap.store.rows import decode
 from minimap.store.tables import task_instance as ti
 
@@ -28,8 +28,8 @@ def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[in
     # process of every worker would add up to more than Postgres allows.
     engine = make_engine(url)
     try:
-        # autocommit: a plain read, so SQLite takes no write lock (its `begin` is BEGIN IMMEDIATE)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # a read-only connection: on SQLite a deferred transaction, which neither waits for nor blocks a claim
+        with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             return [(r.map_index, decode(r.result)) for r in conn.execute(q)]
     except SQLAlchemyError as e:
         raise DatabaseError(f"cannot read results from {mask(url)}: {short(e)}") from None
