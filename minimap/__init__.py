@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from minimap.authoring.chain import chain
 from minimap.authoring.context import get_current_context
-from minimap.authoring.dag import DAG
+from minimap.authoring.dag import DAG, dag
+from minimap.authoring.operators import BaseOperator
+from minimap.authoring.standard import BashOperator, EmptyOperator, PythonOperator
 from minimap.authoring.taskflow import task
 from minimap.authoring.xcomarg import XComArg
 
-__all__ = ["DAG", "XComArg", "get_current_context", "task"]
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "BashOperator",
+    "EmptyOperator",
+    "PythonOperator",
+    "XComArg",
+    "chain",
+    "dag",
+    "get_current_context",
+    "task",
+]
 __version__ = "0.1.0"

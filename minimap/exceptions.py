@@ -21,6 +21,10 @@ class DagFileError(MinimapError):
     """The DAG file could not be loaded."""
 
 
+class SnapshotError(MinimapError):
+    """The DAG structure stored with a run cannot be read by this version of minimap."""
+
+
 class DatabaseError(MinimapError):
     """The database could not be used."""
 

@@ -1,11 +1,22 @@
-"""The frozen structure of a DAG as stored with each run: plain data, no user code."""
+"""The frozen structure of a DAG as stored with each run: plain data, no user code.
+
+Defined once: `DagSpec`/`TaskSpec` are what the loader builds from a DAG file, what `to_dict` stores with a
+run, and what `from_json` reads back (refusing a snapshot written in another format version).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from minimap.exceptions import SnapshotError
+
+#: The format of the stored snapshot; a run stored with another version is refused, never misread.
+#: 2: expressions may index a result by key (`{"ref": t, "key": k}`); schedule fields stored.
+SNAPSHOT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -13,21 +24,22 @@ class TaskSpec:
     """One task as the scheduler and workers see it."""
 
     task_id: str
-    upstream: tuple[str, ...]
-    downstream: tuple[str, ...]
-    trigger_rule: str
-    retries: int
-    retry_delay: float
-    retry_exponential_backoff: bool
-    max_retry_delay: float | None
-    execution_timeout: float | None
-    max_active_tis_per_dag: int | None
-    max_active_tis_per_dagrun: int | None
-    map_index_template: str | None
-    mapped_over: bool
-    kwargs: dict[str, Any]
-    expand: dict[str, Any] | None
-    expand_kwargs: Any
+    upstream: tuple[str, ...] = ()
+    downstream: tuple[str, ...] = ()
+    trigger_rule: str = "all_success"
+    retries: int = 0
+    retry_delay: float = 300.0  # Airflow's default: five minutes
+    retry_exponential_backoff: bool = False
+    max_retry_delay: float | None = None
+    execution_timeout: float | None = None
+    max_active_tis_per_dag: int | None = None
+    max_active_tis_per_dagrun: int | None = None
+    map_index_template: str | None = None
+    multiple_outputs: bool = False  # the result is a dict whose keys downstream tasks use one by one
+    mapped_over: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    expand: dict[str, Any] | None = None
+    expand_kwargs: Any = None
 
     @property
     def mapped(self) -> bool:
@@ -54,35 +66,54 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class DagSpec:
-    """A DAG's structure and run-level limits."""
+    """A DAG's structure, run-level limits and (stored, not yet acted on) schedule."""
 
     dag_id: str
-    max_active_runs: int
-    max_active_tasks: int
-    max_map_length: int
-    params: dict[str, Any]
-    tasks: dict[str, TaskSpec]
+    max_active_runs: int = 16
+    max_active_tasks: int = 16
+    max_map_length: int = 10_000
+    params: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    fileloc: str = ""
+    schedule: str | None = None  # a cron expression, a preset ("@daily"), "every N s", or a description
+    start_date: str | None = None  # ISO 8601
+    end_date: str | None = None
+    catchup: bool = False
+    dagrun_timeout: float | None = None  # seconds
+    tags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot as plain JSON data, stored with each run (read back by `from_json`)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}
+        data["tags"] = list(self.tags)
+        tasks = {}
+        for tid, t in self.tasks.items():
+            tasks[tid] = {f.name: getattr(t, f.name) for f in dataclasses.fields(t) if f.name != "task_id"}
+            tasks[tid]["upstream"], tasks[tid]["downstream"] = list(t.upstream), list(t.downstream)
+        return {"version": SNAPSHOT_VERSION, **data, "tasks": tasks}
 
     @classmethod
     def from_json(cls, data: str | dict[str, Any]) -> DagSpec:
+        """A stored snapshot read back; one written in another format is refused with a SnapshotError."""
         raw = json.loads(data) if isinstance(data, str) else data
-        tasks = {
-            tid: TaskSpec(
-                task_id=tid,
-                upstream=tuple(t["upstream"]),
-                downstream=tuple(t["downstream"]),
-                **{k: v for k, v in t.items() if k not in ("upstream", "downstream")},
+        version = raw.get("version")
+        if version != SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"the run of DAG {raw.get('dag_id')!r} was stored by another minimap (snapshot format {version}, "
+                f"this minimap reads format {SNAPSHOT_VERSION}): finish it with that minimap, or trigger a new run"
             )
-            for tid, t in raw["tasks"].items()
-        }
-        return cls(
-            dag_id=raw["dag_id"],
-            max_active_runs=raw["max_active_runs"],
-            max_active_tasks=raw["max_active_tasks"],
-            max_map_length=raw["max_map_length"],
-            params=raw.get("params") or {},
-            tasks=tasks,
-        )
+        try:
+            tasks = {
+                tid: TaskSpec(
+                    task_id=tid,
+                    **{**t, "upstream": tuple(t["upstream"]), "downstream": tuple(t["downstream"])},
+                )
+                for tid, t in raw["tasks"].items()
+            }
+            fields = {k: v for k, v in raw.items() if k not in ("version", "tasks")}
+            return cls(**{**fields, "tags": tuple(raw.get("tags") or ()), "tasks": tasks})
+        except (TypeError, KeyError) as e:
+            raise SnapshotError(f"the stored snapshot of DAG {raw.get('dag_id')!r} is not readable: {e}") from None
 
     def leaves(self) -> list[str]:
         """Tasks nothing waits on: a run fails when one of them ends failed or upstream_failed."""
@@ -104,7 +135,7 @@ def _refs(expr: Any) -> Iterator[str]:
     if not isinstance(expr, dict):
         return
     if "ref" in expr:
-        yield expr["ref"]
+        yield expr["ref"]  # with or without a "key"
     elif "map" in expr:
         yield from _refs(expr["src"])
     elif "zip" in expr or "concat" in expr or "list" in expr:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from minimap.authoring.taskflow import Task, seconds, where
+from minimap.authoring import keywords
+from minimap.authoring.ids import check_id
+from minimap.authoring.node import Task
+from minimap.authoring.settings import seconds, where
 from minimap.authoring.xcomarg import XComArg, iter_xcomargs, literal, to_expr
 from minimap.defaults import MAX_MAP_LENGTH
 from minimap.exceptions import DefinitionError
-
-SNAPSHOT_VERSION = 1
+from minimap.snapshot import DagSpec, TaskSpec
 
 
 class DagContext:
@@ -25,42 +30,44 @@ class DagContext:
 
 
 class DAG:
-    """A DAG: tasks, their dependencies, and run-level limits. Takes Airflow's common keywords."""
+    """A DAG: tasks, their dependencies, and run-level limits. Takes Airflow's keywords (see keywords.py)."""
 
-    def __init__(
-        self,
-        dag_id: str,
-        *,
-        description: str | None = None,
-        schedule: Any = None,
-        start_date: Any = None,
-        catchup: bool = False,
-        tags: list[str] | None = None,
-        default_args: dict[str, Any] | None = None,
-        max_active_runs: int = 16,
-        max_active_tasks: int = 16,
-        max_map_length: int | None = None,
-        params: dict[str, Any] | None = None,
-        **other: Any,
-    ) -> None:
-        if not isinstance(dag_id, str) or not dag_id:
-            raise DefinitionError(f"{where()}: DAG needs a dag_id (a non-empty string)")
-        for name, value in (("max_active_runs", max_active_runs), ("max_active_tasks", max_active_tasks)):
-            if not isinstance(value, int) or value < 1:
-                raise DefinitionError(f"{where()}: {name} must be a whole number >= 1, got {value!r}")
+    def __init__(self, dag_id: str, **kwargs: Any) -> None:
+        at = where()
+        check_id("dag", dag_id, at)
+        keywords.check(kwargs, keywords.DAG_KEYWORDS, "DAG", at)
+        keywords.check_default_args(kwargs.get("default_args") or {}, at)
+        if kwargs.get("max_active_tasks") is None and kwargs.get("concurrency") is not None:
+            kwargs["max_active_tasks"] = kwargs["concurrency"]  # Airflow's old name
+        if kwargs.get("max_map_length") is None:
+            kwargs["max_map_length"] = MAX_MAP_LENGTH
+        for name in ("max_active_runs", "max_active_tasks", "max_map_length"):
+            value = kwargs.setdefault(name, 16)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise DefinitionError(f"{at}: {name} must be a whole number >= 1, got {value!r}")
         self.dag_id = dag_id
-        self.description = description
-        self.schedule = schedule
-        self.start_date = start_date
-        self.catchup = catchup
-        self.tags = list(tags or [])
-        self.default_args = dict(default_args or {})
-        self.max_active_runs = max_active_runs
-        self.max_active_tasks = max_active_tasks
-        self.max_map_length = max_map_length or MAX_MAP_LENGTH
-        self.params = dict(params or {})
-        self.other = other  # Airflow keywords minimap stores but does not act on
-        self.fileloc = where().rsplit(":", 1)[0]
+        self.description: str | None = kwargs.get("description")
+        self.schedule = _schedule(kwargs, at)
+        self.start_date = _date(kwargs.get("start_date"), "start_date", at)
+        self.end_date = _date(kwargs.get("end_date"), "end_date", at)
+        self.catchup = bool(kwargs.get("catchup", False))
+        self.tags = [str(t) for t in kwargs.get("tags") or []]
+        self.default_args = dict(kwargs.get("default_args") or {})
+        self.max_active_runs: int = kwargs["max_active_runs"]
+        self.max_active_tasks: int = kwargs["max_active_tasks"]
+        self.max_map_length: int = kwargs["max_map_length"]
+        self.params = dict(kwargs.get("params") or {})
+        self.user_defined_macros = dict(kwargs.get("user_defined_macros") or {})
+        self.user_defined_filters = dict(kwargs.get("user_defined_filters") or {})
+        self.template_undefined = kwargs.get("template_undefined")
+        try:
+            self.dagrun_timeout = seconds(kwargs.get("dagrun_timeout"), "dagrun_timeout")
+        except DefinitionError as e:
+            raise DefinitionError(f"{at}: {e}") from None
+        # Airflow keywords minimap stores with each run but does not act on yet (a warning says so)
+        self.other = {k: kwargs[k] for k in ("dagrun_timeout",) if kwargs.get(k) is not None}
+        self.warnings = _warnings(self, at)
+        self.fileloc = at.rsplit(":", 1)[0]
         self.tasks: dict[str, Task] = {}
         self.map_fns: list[Callable[[Any], Any]] = []
         if DagContext.collecting is not None:
@@ -147,41 +154,49 @@ class DAG:
                     found.update(x.task_id for x in arg.iter_tasks())
         return found
 
-    def snapshot(self) -> dict[str, Any]:
-        """The DAG's structure as plain JSON data: all the scheduler ever needs to know of it."""
+    def spec(self) -> DagSpec:
+        """The DAG's frozen structure: all the scheduler ever needs to know of it."""
         self.check_acyclic()
         mapped_over = self.mapped_over()
         tasks = {}
         for tid, t in self.tasks.items():
-            o = t.options
             what = f"an argument of task {tid}"
-            tasks[tid] = {
-                "upstream": sorted(t.upstream_ids),
-                "downstream": sorted(t.downstream_ids),
-                "trigger_rule": o.trigger_rule,
-                "retries": o.retries,
-                "retry_delay": o.retry_delay,
-                "retry_exponential_backoff": o.retry_exponential_backoff,
-                "max_retry_delay": o.max_retry_delay,
-                "execution_timeout": o.execution_timeout,
-                "max_active_tis_per_dag": o.max_active_tis_per_dag,
-                "max_active_tis_per_dagrun": o.max_active_tis_per_dagrun,
-                "map_index_template": o.map_index_template,
-                "mapped_over": tid in mapped_over,
-                "kwargs": {k: to_expr(v, what) for k, v in t.op_kwargs.items()},
-                "expand": None if t.expand_input is None else {k: to_expr(v, what) for k, v in t.expand_input.items()},
-                "expand_kwargs": None if t.expand_kwargs_input is None else to_expr(t.expand_kwargs_input, what),
-            }
-        return {
-            "version": SNAPSHOT_VERSION,
-            "dag_id": self.dag_id,
-            "fileloc": self.fileloc,
-            "max_active_runs": self.max_active_runs,
-            "max_active_tasks": self.max_active_tasks,
-            "max_map_length": self.max_map_length,
-            "params": literal(self.params, f"params of DAG {self.dag_id}"),
-            "tasks": tasks,
-        }
+            tasks[tid] = TaskSpec(
+                task_id=tid,
+                upstream=tuple(sorted(t.upstream_ids)),
+                downstream=tuple(sorted(t.downstream_ids)),
+                mapped_over=tid in mapped_over,
+                kwargs={k: to_expr(v, what) for k, v in t.op_kwargs.items()},
+                expand=None if t.expand_input is None else {k: to_expr(v, what) for k, v in t.expand_input.items()},
+                expand_kwargs=None if t.expand_kwargs_input is None else to_expr(t.expand_kwargs_input, what),
+                **t.settings,
+            )
+        return DagSpec(
+            dag_id=self.dag_id,
+            fileloc=self.fileloc,
+            max_active_runs=self.max_active_runs,
+            max_active_tasks=self.max_active_tasks,
+            max_map_length=self.max_map_length,
+            params=literal(self.params, f"params of DAG {self.dag_id}"),
+            tasks=tasks,
+            schedule=self.schedule,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            catchup=self.catchup,
+            dagrun_timeout=self.dagrun_timeout,
+            tags=tuple(self.tags),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The frozen structure as the JSON data stored with each run (`DagSpec.from_json` reads it)."""
+        return self.spec().to_dict()
+
+    def test(self, run_conf: dict[str, Any] | None = None, *, conf: dict[str, Any] | None = None) -> Any:
+        """Run this DAG in-process on a throwaway SQLite database, print each instance's outcome, and
+        return the finished run (as Airflow's `dag.test(run_conf=...)`: from a script, pytest or a debugger)."""
+        from minimap.authoring.dagtest import run_test
+
+        return run_test(self, {**(run_conf or {}), **(conf or {})})
 
 
 def _transformed(value: Any) -> Iterator[XComArg]:
@@ -193,4 +208,74 @@ def _transformed(value: Any) -> Iterator[XComArg]:
             yield arg
 
 
-__all__ = ["DAG", "DagContext", "seconds"]
+def _schedule(kwargs: dict[str, Any], at: str) -> str | None:
+    """`schedule` (or Airflow's older `schedule_interval`/`timetable`) as stored: a cron expression or preset
+    as written, a timedelta as "every N seconds"; datasets and timetables are refused."""
+    given = [k for k in ("schedule", "schedule_interval", "timetable") if kwargs.get(k) is not None]
+    if len(given) > 1:
+        raise DefinitionError(f"{at}: DAG got both {given[0]} and {given[1]}; give schedule only")
+    value = kwargs.get(given[0]) if given else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, timedelta):
+        return f"every {value.total_seconds():g} seconds"
+    raise DefinitionError(
+        f"{at}: schedule={value!r} is not supported yet: use a cron expression, a preset such as '@daily', "
+        "a timedelta, or None"
+    )
+
+
+def _date(value: Any, name: str, at: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise DefinitionError(f"{at}: {name} must be a datetime, got {type(value).__name__}")
+
+
+def _warnings(dag: DAG, at: str) -> list[str]:
+    """What the DAG asks that minimap stores but does not act on yet: one line each, shown when it loads."""
+    found = []
+    if dag.schedule is not None:
+        found.append(
+            f"{at}: DAG {dag.dag_id} has schedule={dag.schedule!r}, which minimap stores but does not act on yet: "
+            "runs start only with `minimap run` or `minimap trigger`"
+        )
+    if dag.dagrun_timeout is not None:
+        found.append(
+            f"{at}: DAG {dag.dag_id} has dagrun_timeout, which minimap stores but does not enforce yet: "
+            "bound each task with execution_timeout"
+        )
+    return found
+
+
+def dag(dag_id: Any = None, **kwargs: Any) -> Any:
+    """`@dag` / `@dag(schedule=..., ...)`: a function whose body defines a DAG; calling it makes the DAG
+    (Airflow's decorator form of `DAG`, with the same keywords; dag_id defaults to the function's name)."""
+    at = where()
+    keywords.check(kwargs, keywords.DAG_KEYWORDS, "@dag", at)
+    if callable(dag_id):
+        return _dag_factory(dag_id, None, kwargs, at)
+    return lambda fn: _dag_factory(fn, dag_id, kwargs, at)
+
+
+def _dag_factory(fn: Callable[..., Any], dag_id: str | None, kwargs: dict[str, Any], at: str) -> Callable[[], DAG]:
+    if inspect.signature(fn).parameters:
+        raise DefinitionError(
+            f"{at}: @dag function {fn.__name__} takes parameters, which minimap does not turn into DAG params "
+            "yet: give DAG(params={...}) and read context['params'] in the tasks"
+        )
+
+    name = dag_id or kwargs.get("dag_id") or fn.__name__
+    rest = {k: v for k, v in kwargs.items() if k != "dag_id"}
+
+    @functools.wraps(fn)
+    def factory() -> DAG:
+        with DAG(name, **rest) as made:
+            fn()
+        return made
+
+    return factory
+
+
+__all__ = ["DAG", "DagContext", "dag", "seconds"]

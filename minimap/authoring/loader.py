@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from minimap.authoring.dag import DAG, DagContext
 from minimap.exceptions import DagFileError, DefinitionError
 
+log = logging.getLogger(__name__)
 _cache: dict[tuple[str, float], list[DAG]] = {}
+# DAG objects `dag.test()` runs: its task processes (forked from this one) use them rather than
+# re-import the file, so a DAG made inside a test function or a notebook runs too.
+_pinned: dict[tuple[str, str], DAG] = {}
+
+
+@contextlib.contextmanager
+def pinned(dag: DAG) -> Iterator[None]:
+    """While inside, `load_dag` of this DAG's file and id returns `dag` itself."""
+    key = (os.path.abspath(dag.fileloc), dag.dag_id)
+    _pinned[key] = dag
+    try:
+        yield
+    finally:
+        _pinned.pop(key, None)
 
 
 def _location(path: str, exc: BaseException) -> str:
@@ -23,8 +41,11 @@ def _location(path: str, exc: BaseException) -> str:
     return f"{chosen[-1].filename}:{chosen[-1].lineno}" if chosen else path
 
 
-def load_file(path: str) -> list[DAG]:
-    """Every DAG the file at `path` defines, in definition order (cached while the file is unchanged)."""
+def load_file(path: str, announce: bool = True) -> list[DAG]:
+    """Every DAG the file at `path` defines, in definition order (cached while the file is unchanged).
+
+    With `announce`, what the DAGs ask that minimap stores but does not act on yet (a time schedule) is
+    logged as one warning line each (task processes load quietly: the CLI already said it)."""
     path = os.path.abspath(path)
     try:
         mtime = os.stat(path).st_mtime
@@ -72,6 +93,10 @@ def load_file(path: str) -> list[DAG]:
         except DefinitionError as e:
             raise DagFileError(str(e)) from None
     _cache[(path, mtime)] = dags
+    if announce:
+        for dag in dags:
+            for line in dag.warnings:
+                log.warning("%s", line)
     return dags
 
 
@@ -90,6 +115,8 @@ def pick(dags: list[DAG], dag_id: str | None, path: str) -> DAG:
     return dags[0]
 
 
-def load_dag(path: str, dag_id: str | None = None) -> DAG:
+def load_dag(path: str, dag_id: str | None = None, announce: bool = True) -> DAG:
     """The DAG `dag_id` (or the only DAG) defined in the file at `path`."""
-    return pick(load_file(path), dag_id, os.path.abspath(path))
+    if dag_id is not None and (os.path.abspath(path), dag_id) in _pinned:
+        return _pinned[(os.path.abspath(path), dag_id)]
+    return pick(load_file(path, announce), dag_id, os.path.abspath(path))

@@ -1,158 +1,47 @@
-"""`@task` and the task node it creates: calls, `partial()`, `expand()`, `expand_kwargs()`, `>>`."""
+"""`@task`: a function as a task -- calls, `partial()`, `expand()`, `expand_kwargs()`, `.override()`."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
-import os
-import sys
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
-from minimap.authoring.xcomarg import PlainXComArg, XComArg, iter_xcomargs
+from minimap.authoring import keywords
+from minimap.authoring.context import NOT_PROVIDED, PROVIDED, call_with_context
+from minimap.authoring.node import Task, add_task, current_dag
+from minimap.authoring.settings import seconds, where
+from minimap.authoring.templating import environment, render
+from minimap.authoring.xcomarg import XComArg, contains_xcomarg
 from minimap.exceptions import DefinitionError
-from minimap.rules.triggerrules import TRIGGER_RULES
 
-if TYPE_CHECKING:
-    from minimap.authoring.dag import DAG
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+__all__ = ["PartialTask", "Task", "TaskDecorator", "seconds", "task", "where"]
 
 
-def where() -> str:
-    """`file:line` of the innermost caller outside minimap: the line of the DAG file being defined."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(_PACKAGE_DIR + os.sep) and not frame.f_code.co_filename.startswith("<"):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
-    return "<unknown>"
-
-
-def seconds(value: Any, name: str) -> float | None:
-    """A duration given as seconds or a timedelta, as seconds."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise DefinitionError(f"{name} must be seconds or a timedelta, got {value!r}")
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    """What `@task(...)` and `default_args` say about how a task runs."""
-
-    retries: int = 0
-    retry_delay: float = 300.0  # Airflow's default: five minutes
-    retry_exponential_backoff: bool = False
-    max_retry_delay: float | None = None
-    trigger_rule: str = "all_success"
-    max_active_tis_per_dag: int | None = None
-    max_active_tis_per_dagrun: int | None = None
-    execution_timeout: float | None = None
-    map_index_template: str | None = None
-
-    @classmethod
-    def build(cls, given: Mapping[str, Any]) -> TaskOptions:
-        """Options from keyword arguments; keys minimap does not act on (owner, email...) are ignored."""
-        known = {k: v for k, v in given.items() if k in cls.__dataclass_fields__}
-        for name in ("retry_delay", "max_retry_delay", "execution_timeout"):
-            if name in known:
-                known[name] = seconds(known[name], name)
-        if known.get("retry_delay") is None:
-            known.pop("retry_delay", None)
-        rule = str(getattr(known.get("trigger_rule"), "value", known.get("trigger_rule", "all_success")))
-        if rule not in TRIGGER_RULES:
-            raise DefinitionError(f"unknown trigger_rule {rule!r}; use one of {', '.join(TRIGGER_RULES)}")
-        known["trigger_rule"] = rule
-        for name in ("retries", "max_active_tis_per_dag", "max_active_tis_per_dagrun"):
-            value = known.get(name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise DefinitionError(f"{name} must be a whole number >= 0, got {value!r}")
-        return cls(**known)
-
-
-@dataclass(eq=False)
-class Task:
-    """One node of a DAG: a function, its arguments, and how it is mapped."""
-
-    task_id: str
-    fn: Callable[..., Any]
-    dag: DAG
-    options: TaskOptions
-    defined_at: str
-    op_kwargs: dict[str, Any] = field(default_factory=dict)
-    expand_input: dict[str, Any] | None = None
-    expand_kwargs_input: Any = None
-    upstream_ids: set[str] = field(default_factory=set)
-    downstream_ids: set[str] = field(default_factory=set)
-
-    @property
-    def mapped(self) -> bool:
-        """Whether this task fans out into one instance per element."""
-        return self.expand_input is not None or self.expand_kwargs_input is not None
-
-    @property
-    def output(self) -> XComArg:
-        """This task's return value, as an argument for others."""
-        return PlainXComArg(self)
-
-    def set_downstream(self, other: Any) -> None:
-        """Make `other` (a task, an XComArg or a list of them) wait for this task."""
-        for t in _tasks_of(other):
-            self.dag.add_edge(self, t)
-
-    def set_upstream(self, other: Any) -> None:
-        """Make this task wait for `other`."""
-        for t in _tasks_of(other):
-            self.dag.add_edge(t, self)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> Task:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> Task:
-        self.set_downstream(other)
-        return self
-
-    def arguments(self) -> list[Any]:
-        """Every argument value given to this task, to find the outputs it consumes."""
-        values = list(self.op_kwargs.values())
-        if self.expand_input is not None:
-            values.extend(self.expand_input.values())
-        if self.expand_kwargs_input is not None:
-            values.append(self.expand_kwargs_input)
-        return values
-
-
-def _tasks_of(other: Any) -> list[Task]:
-    if isinstance(other, Task):
-        return [other]
-    if isinstance(other, XComArg):
-        return list(other.iter_tasks())
-    if isinstance(other, (list, tuple, set)):
-        return [t for o in other for t in _tasks_of(o)]
-    raise DefinitionError(f"cannot set a dependency on {type(other).__name__}; use a task or its output")
+def returns_mapping(fn: Callable[..., Any]) -> bool:
+    """Whether `fn` is annotated to return a dict (Airflow then sets multiple_outputs=True)."""
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:  # noqa: BLE001 -- an unresolvable annotation says nothing (Airflow does the same)
+        return False
+    origin = typing.get_origin(hint) or hint
+    return isinstance(origin, type) and issubclass(origin, Mapping)
 
 
 class TaskDecorator:
     """What `@task` returns: call it to add a task, or `.partial()`/`.expand()` to add a mapped one."""
 
-    def __init__(self, fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], kwargs: Mapping[str, Any], at: str) -> None:
+        for name in ("op_args", "op_kwargs"):
+            if name in kwargs:
+                raise DefinitionError(f"{at}: {name} is not used by @task: pass the arguments by calling the task")
+        keywords.check_task(kwargs, "@task", at)
         self.fn = fn
         self.kwargs = dict(kwargs)
+        if "multiple_outputs" not in self.kwargs and returns_mapping(fn):
+            self.kwargs["multiple_outputs"] = True  # as Airflow infers from a dict return annotation
         self.signature = inspect.signature(fn)
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
@@ -160,15 +49,22 @@ class TaskDecorator:
 
     def override(self, **kwargs: Any) -> TaskDecorator:
         """The same function with other task options (Airflow's `.override(task_id=...)`)."""
-        return TaskDecorator(self.fn, {**self.kwargs, **kwargs})
+        return TaskDecorator(self.fn, {**self.kwargs, **kwargs}, where())
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         at = where()
         try:
-            bound = self.signature.bind(*args, **kwargs)
+            bound = self.signature.bind_partial(*args, **kwargs)
         except TypeError as e:
             raise DefinitionError(f"{at}: {self.fn.__name__}() {e}") from None
-        return self._add(dict(bound.arguments), at).output
+        self._check_missing(bound.arguments, at)
+        arguments = dict(bound.arguments)
+        for p in self.signature.parameters.values():
+            if p.kind is p.VAR_KEYWORD:
+                arguments.update(arguments.pop(p.name, {}))
+            elif p.kind is p.VAR_POSITIONAL and arguments.get(p.name):
+                raise DefinitionError(f"{at}: {self.fn.__name__}(): pass *{p.name} values as keyword arguments")
+        return self._add(arguments, at).output
 
     def partial(self, **kwargs: Any) -> PartialTask:
         """Fix some arguments for every mapped instance; map the rest with `.expand()`."""
@@ -190,29 +86,51 @@ class TaskDecorator:
             return
         unknown = sorted(set(names) - set(params))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], params, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise DefinitionError(
-                f"{at}: {what}() got unknown argument {unknown[0]!r} for task {self.fn.__name__}; "
+                f"{at}: {what}() got unknown argument {unknown[0]!r} for task {self.fn.__name__}{hint}; "
                 f"it takes {', '.join(params) or 'no arguments'}"
             )
 
-    def _add(self, op_kwargs: dict[str, Any], at: str, **mapping: Any) -> Task:
-        from minimap.authoring.dag import DagContext
+    def _check_missing(self, given: Mapping[str, Any], at: str, mapped: bool = False) -> None:
+        """Every parameter without a default must be given, or be a context key minimap fills in."""
+        for p in self.signature.parameters.values():
+            if p.name in given or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            if p.name in NOT_PROVIDED:
+                raise DefinitionError(
+                    f"{at}: task {self.fn.__name__} asks for the context key {p.name!r}, which minimap does not "
+                    f"provide; it provides {', '.join(sorted(PROVIDED))}"
+                )
+            if p.default is p.empty and p.name not in PROVIDED and not mapped:
+                raise DefinitionError(f"{at}: {self.fn.__name__}() missing a required argument: {p.name!r}")
 
-        dag = DagContext.current()
-        if dag is None:
-            raise DefinitionError(f"{at}: task {self.fn.__name__} is used outside a `with DAG(...)` block")
-        try:
-            options = TaskOptions.build({**dag.default_args, **self.kwargs})
-        except DefinitionError as e:
-            raise DefinitionError(f"{at}: task {self.fn.__name__}: {e}") from None
-        task_id = dag.unique_task_id(str(self.kwargs.get("task_id") or self.fn.__name__))
-        task = Task(task_id, self.fn, dag, options, at, op_kwargs, **mapping)
-        dag.add_task(task)
-        for value in task.arguments():
-            for arg in iter_xcomargs(value):
-                for up in arg.iter_tasks():
-                    dag.add_edge(up, task)
-        return task
+    def _add(self, op_kwargs: dict[str, Any], at: str, **mapping: Any) -> Task:
+        name = str(self.kwargs.get("task_id") or self.fn.__name__)
+        dag = current_dag(name, at, self.kwargs.get("dag"))
+        fn = self.fn
+        templated = _literal_names(op_kwargs, **mapping)
+
+        def runner(kwargs: dict[str, Any], context: dict[str, Any]) -> Any:
+            # as Airflow: arguments written in the DAG file are templates; upstream outputs are not
+            env = environment(context.get("dag"))
+            rendered = {
+                k: render(v, context, env) if k in templated or "*" in templated else v for k, v in kwargs.items()
+            }
+            return call_with_context(fn, rendered, context)
+
+        return add_task(dag, name, self.kwargs, at, runner, op_kwargs, **mapping)
+
+
+def _literal_names(op_kwargs: Mapping[str, Any], **mapping: Any) -> set[str]:
+    """The arguments given as literals in the DAG file ("*": all of them, for a literal expand_kwargs list)."""
+    names = {k for k, v in op_kwargs.items() if not contains_xcomarg(v)}
+    names.update(k for k, v in (mapping.get("expand_input") or {}).items() if not contains_xcomarg(v))
+    rows = mapping.get("expand_kwargs_input")
+    if rows is not None and not contains_xcomarg(rows):
+        names.add("*")
+    return names
 
 
 @dataclass(frozen=True)
@@ -247,6 +165,7 @@ class PartialTask:
                     f"{at}: expand() argument {key!r} of task {name} is a {type(value).__name__}; "
                     "expand() maps over a list, a dict or an upstream output"
                 )
+        self.decorator._check_missing({**self.constants, **kwargs}, at)
         return self.decorator._add(dict(self.constants), at, expand_input=dict(kwargs)).output
 
     def expand_kwargs(self, value: Any) -> XComArg:
@@ -266,13 +185,39 @@ class PartialTask:
                     )
                 if isinstance(item, dict):
                     self.decorator._check_names(item, "expand_kwargs", at)
+        self.decorator._check_missing(self.constants, at, mapped=True)
         return self.decorator._add(dict(self.constants), at, expand_kwargs_input=value).output
 
 
-def task(fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-    """Turn a function into a task: `@task` or `@task(retries=3, map_index_template=...)`."""
-    if fn is not None:
-        if not callable(fn):
-            raise DefinitionError(f"@task decorates a function, got {type(fn).__name__}")
-        return TaskDecorator(fn, kwargs)
-    return lambda f: TaskDecorator(f, kwargs)
+#: Airflow's other `@task.<kind>` decorators, refused by name.
+_OTHER_DECORATORS = frozenset({
+    "bash", "branch", "branch_external_python", "branch_virtualenv", "docker", "external_python", "kubernetes",
+    "pyspark", "run_if", "sensor", "setup", "short_circuit", "skip_if", "sql", "teardown", "virtualenv",
+})  # fmt: skip
+
+
+class _TaskFactory:
+    """`@task`, `@task(...)` and `@task.python`; other `@task.<kind>` decorators are refused in one line."""
+
+    def __call__(self, fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """Turn a function into a task: `@task` or `@task(retries=3, map_index_template=...)`."""
+        at = where()
+        if fn is not None:
+            if not callable(fn):
+                raise DefinitionError(f"{at}: @task decorates a function, got {type(fn).__name__}")
+            return TaskDecorator(fn, kwargs, at)
+        keywords.check_task(kwargs, "@task", at)
+        return lambda f: TaskDecorator(f, kwargs, at)
+
+    @property
+    def python(self) -> _TaskFactory:
+        return self
+
+    def __getattr__(self, kind: str) -> Any:
+        if kind not in _OTHER_DECORATORS:
+            raise AttributeError(kind)
+        instead = {"bash": "BashOperator", "branch": "a trigger_rule and SkipTask"}.get(kind, "@task")
+        raise DefinitionError(f"{where()}: @task.{kind} is not supported yet: use {instead}")
+
+
+task = _TaskFactory()

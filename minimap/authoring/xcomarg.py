@@ -79,6 +79,33 @@ class PlainXComArg(XComArg):
     def __repr__(self) -> str:
         return f"XComArg({self.task.task_id!r})"
 
+    def __getitem__(self, key: str) -> XComArg:
+        return KeyXComArg(self.task, key)
+
+
+class KeyXComArg(XComArg):
+    """`output["key"]`: one value of a task that returns a dict with `multiple_outputs=True`."""
+
+    def __init__(self, task: Task, key: str) -> None:
+        if not task.multiple_outputs:
+            raise DefinitionError(
+                f"{task.defined_at}: {task.task_id}[{key!r}] needs multiple_outputs=True on task {task.task_id} "
+                "(or a dict return annotation); else pass the whole output and index it in the consuming task"
+            )
+        if not isinstance(key, str):
+            raise DefinitionError(f"{task.defined_at}: {task.task_id}[{key!r}]: the key must be a string")
+        self.task = task
+        self.key = key
+
+    def iter_tasks(self) -> Iterator[Task]:
+        yield self.task
+
+    def to_expr(self) -> dict[str, Any]:
+        return {"ref": self.task.task_id, "key": self.key}
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.task.task_id!r}, key={self.key!r})"
+
 
 class MapXComArg(XComArg):
     """`source.map(fn)`: fn applied to each element when the consumer runs."""

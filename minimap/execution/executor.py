@@ -11,11 +11,12 @@ import multiprocessing
 import signal
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from minimap.authoring.context import idempotency_key, reset_context, set_context
+from minimap.authoring.context import TaskInstanceInfo, build_context, idempotency_key, reset_context, set_context
 from minimap.defaults import LOG_LIMIT
 from minimap.exceptions import FailNow, SkipTask
 
@@ -36,6 +37,8 @@ class Job:
     mapped_over: bool
     max_map_length: int
     map_index_template: str | None
+    logical_date: datetime | None = None  # the run's; its creation time for a triggered run
+    db_url: str | None = field(default=None, repr=False)  # where `ti.xcom_pull` reads results (has the password)
 
 
 @dataclass(frozen=True)
@@ -133,11 +136,57 @@ def _render_label(template: str | None, values: dict[str, Any]) -> str | None:
         return None
 
 
-def execute(job: Job) -> Outcome:
-    """Run one attempt in this process and report how it ended."""
+def _reader(job: Job) -> Any:
+    """How `ti.xcom_pull` reads this run's results: from the database the worker uses."""
+    url = job.db_url
+    if url is None:
+        return None
+
+    def read(task_id: str, map_indexes: list[int] | None) -> list[tuple[int, Any]]:
+        from minimap.store.xcom import successful_results
+
+        return successful_results(url, job.run_id, task_id, map_indexes)
+
+    return read
+
+
+def _check_outputs(job: Job, value: Any) -> None:
+    """A multiple_outputs result is a dict; a downstream task may map over any of its values."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{_where(job)} has multiple_outputs=True and returned a {type(value).__name__}; return a dict")
+    for key, item in value.items():
+        if job.mapped_over and isinstance(item, (list, tuple, dict)) and len(item) > job.max_map_length:
+            raise ValueError(
+                f"{_where(job)} returned {len(item)} items under {key!r} to map over, more than max_map_length="
+                f"{job.max_map_length} (raise it with DAG(max_map_length=...) or MINIMAP_MAX_MAP_LENGTH)"
+            )
+
+
+def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    """Load the DAG, fill in the context and `kwargs` (the label needs them, even if the attempt fails),
+    and run the attempt: its return value."""
     from minimap.authoring.loader import load_dag
+    from minimap.authoring.templating import environment, render
     from minimap.rules.expansion import decode_args
 
+    dag = load_dag(job.dag_file, job.dag_id, announce=False)
+    task = dag.get_task(job.task_id)
+    ti = TaskInstanceInfo(
+        job.dag_id, job.task_id, job.run_id, job.map_index, job.try_number, _reader(job),
+        known_tasks=frozenset(dag.tasks), mapped_tasks=frozenset(t for t, v in dag.tasks.items() if v.mapped),
+    )  # fmt: skip
+    context.update(build_context(dag, task, ti, job.conf, job.logical_date))
+    if task.templates_dict is not None:
+        context["templates_dict"] = render(task.templates_dict, context, environment(dag))
+    kwargs.update(decode_args(job.args, dag.map_fns))
+    value = task.runner(dict(kwargs), context)
+    if task.multiple_outputs:
+        _check_outputs(job, value)
+    return value if task.do_xcom_push else None
+
+
+def execute(job: Job) -> Outcome:
+    """Run one attempt in this process and report how it ended."""
     capture = _Capture(LOG_LIMIT)
     context: dict[str, Any] = {
         "dag_id": job.dag_id,
@@ -161,11 +210,7 @@ def execute(job: Job) -> Outcome:
     try:
         with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
             try:
-                dag = load_dag(job.dag_file, job.dag_id)
-                task = dag.get_task(job.task_id)
-                context.update(dag=dag, task=task)
-                kwargs = decode_args(job.args, dag.map_fns)
-                result = _check_result(job, task.fn(**kwargs))
+                result = _check_result(job, _run_task(job, context, kwargs))
             except SkipTask as e:
                 kind, error_type, error_message = "skipped", type(e).__name__, str(e)
             except BaseException as e:  # noqa: B036 -- whatever the task raises ends this attempt only

@@ -7,7 +7,7 @@ import os
 import socket
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -50,6 +50,8 @@ class Worker:
         self.worker_id = f"{self.hostname}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.procs: list[TaskProcess] = []
         self._conf: dict[str, dict[str, Any]] = {}
+        self._logical: dict[str, datetime] = {}  # each run's logical date (its creation time)
+        self._db_url = store.engine.url.render_as_string(hide_password=False)  # for ti.xcom_pull in task processes
         self._beat = 0.0
         self.pending: list[Completion] = []  # ended attempts not yet recorded (the database may be away)
         self.starved = True  # the last claim found fewer ready instances than free slots
@@ -154,7 +156,8 @@ class Worker:
         spec = self.store.spec(c.run_id)
         task = spec.tasks[c.task_id]
         if c.run_id not in self._conf:
-            self._conf[c.run_id] = self.store.run(c.run_id).conf
+            run = self.store.run(c.run_id)
+            self._conf[c.run_id], self._logical[c.run_id] = run.conf, run.created_at
         job = Job(
             run_id=c.run_id,
             dag_id=c.dag_id,
@@ -168,6 +171,8 @@ class Worker:
             mapped_over=task.mapped_over and not task.mapped,  # a mapped task's list is its instances' results
             max_map_length=spec.max_map_length,
             map_index_template=task.map_index_template,
+            logical_date=self._logical[c.run_id],
+            db_url=self._db_url,
         )
         proc = next((p for p in self.procs if not p.busy), None)
         if proc is None:

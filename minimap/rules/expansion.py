@@ -3,6 +3,7 @@
 An expression (made by `minimap.authoring.xcomarg.to_expr`) is one of:
   {"lit": value}                      a JSON literal
   {"ref": task_id}                    an upstream result (a mapped task's: its non-None results by map_index)
+  {"ref": task_id, "key": k}          one key of a dict result (multiple_outputs; a mapped task's: by map_index)
   {"map": fn_id, "src": expr}         fn applied to each element -- by the worker, so kept as `Deferred`
   {"zip": [expr...], "fill"?: value}  tuples of i-th elements
   {"concat": [expr...]}               sequences chained
@@ -56,7 +57,7 @@ def evaluate(expr: Mapping[str, Any], values: Mapping[str, Any], strict: bool) -
             if strict:
                 raise ExpansionError(f"upstream task {expr['ref']} has no result (it did not succeed)")
             return None
-        return value
+        return value if "key" not in expr else _key(value, expr["ref"], expr["key"])
     if "map" in expr:
         src = _as_sequence(evaluate(expr["src"], values, strict), "the input of .map()")
         fn = int(expr["map"])
@@ -73,6 +74,16 @@ def evaluate(expr: Mapping[str, Any], values: Mapping[str, Any], strict: bool) -
     if "dict" in expr:
         return {k: evaluate(e, values, strict) for k, e in expr["dict"].items()}
     raise ExpansionError(f"unknown expression {expr!r}")
+
+
+def _key(value: Any, task_id: str, key: str) -> Any:
+    """`value[key]` for a multiple_outputs result; a mapped task's list of results gives a list."""
+    if isinstance(value, list):
+        return [_key(v, task_id, key) for v in value]
+    if not isinstance(value, dict) or key not in value:
+        kind = "a dict without it" if isinstance(value, dict) else f"a {type(value).__name__}"
+        raise ExpansionError(f"{task_id}[{key!r}]: task {task_id} returned {kind}")
+    return value[key]
 
 
 def call_kwargs(task: TaskSpec, values: Mapping[str, Any]) -> dict[str, Any]:
