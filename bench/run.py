@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.floor import floor  # noqa: E402
+from bench.profile import profile, report  # noqa: E402
 from minimap import api  # noqa: E402
 from minimap.store.rows import InstanceRow  # noqa: E402
 from minimap.store.storage import Store  # noqa: E402
@@ -38,7 +39,7 @@ results: list[dict[str, Any]] = []
 
 def figure(scenario: str, backend: str, name: str, value: float, unit: str, **extra: Any) -> None:
     results.append({"scenario": scenario, "backend": backend, "figure": name, "value": value, "unit": unit, **extra})
-    print(f"{scenario:<10} {backend:<8} {name:<42} {value:>12,.1f} {unit}", flush=True)
+    print(f"{scenario:<13} {backend:<8} {name:<52} {value:>12,.1f} {unit}", flush=True)
 
 
 @contextmanager
@@ -212,10 +213,19 @@ def scale_out(workers: int, n: int) -> None:
     figure(f"scaleout-{workers}", "postgres", "ratio of the floor", 100 * rate / fl["per_s"], "%")
 
 
+def breakdown(backend: str, n: int) -> None:
+    """Where `minimap run` spends its time (py-spy samples of the driver process, by bucket)."""
+    with database(backend) as url:
+        driver, child, wall = profile(url, n)
+    for name, pct in report(driver, child):
+        figure(f"profile-{n}", backend, name[:60], pct, "%")
+    figure(f"profile-{n}", backend, "wall time under py-spy (s)", wall, "s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip N = 100,000 and run fewer latency repeats")
-    parser.add_argument("--only", choices=["fanout", "latency", "scaleout"], help="run one scenario")
+    parser.add_argument("--only", choices=["fanout", "latency", "scaleout", "profile"], help="run one scenario")
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     started = time.time()
@@ -225,6 +235,8 @@ def main() -> None:
                 fanout(backend, n)
         if args.only in (None, "latency"):
             latency(backend, 8 if args.quick else 20)
+        if args.only == "profile":  # not part of the default set: py-spy must be installed
+            breakdown(backend, 10_000)
     if args.only in (None, "scaleout"):
         for workers in (1, 2, 4):
             scale_out(workers, 10_000)
