@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -64,10 +65,8 @@ def profile(url: str, n: int, rate: int = 100, children: bool = False) -> tuple[
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "raw.txt"
         env = {**os.environ, "MINIMAP_DATABASE_URL": url}
-        cmd = [spy, "record", *(["--subprocesses"] if children else []), "--idle", "-r", str(rate), "-f", "raw", "-o", str(out), "--",
-               sys.executable, "-m", "minimap", "run", "bench/fanout.py", "--conf", f'{{"n": {n}}}']  # fmt: skip
-        import time
-
+        spy_args = ["--subprocesses"] if children else []
+        cmd = [spy, "record", *spy_args, "--idle", "-r", str(rate), "-f", "raw", "-o", str(out), "--", sys.executable, "-m", "minimap", "run", "bench/fanout.py", "--conf", f'{{"n": {n}}}']  # fmt: skip
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, cwd=HERE.parent, check=True, capture_output=True)
         wall = time.perf_counter() - t0
