@@ -32,6 +32,8 @@ DRIVER = [
     ("progress line", ("Progress.__call__",)),
     ("startup: imports, load DAG, trigger", ("_find_and_load", "load_dag", "trigger")),
 ]
+
+
 def bucket(frames: list[str], rules: list[tuple[str, tuple[str, ...]]]) -> str:
     for frame in reversed(frames):
         for name, marks in rules:
@@ -66,7 +68,8 @@ def profile(url: str, n: int, rate: int = 100, children: bool = False) -> tuple[
         out = Path(d) / "raw.txt"
         env = {**os.environ, "MINIMAP_DATABASE_URL": url}
         spy_args = ["--subprocesses"] if children else []
-        cmd = [spy, "record", *spy_args, "--idle", "-r", str(rate), "-f", "raw", "-o", str(out), "--", sys.executable, "-m", "minimap", "run", "bench/fanout.py", "--conf", f'{{"n": {n}}}']  # fmt: skip
+        minimap = [sys.executable, "-m", "minimap", "run", "bench/fanout.py", "--conf", f'{{"n": {n}}}']
+        cmd = [spy, "record", *spy_args, "--idle", "-r", str(rate), "-f", "raw", "-o", str(out), "--", *minimap]
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, cwd=HERE.parent, check=True, capture_output=True)
         wall = time.perf_counter() - t0
