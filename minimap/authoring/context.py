@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -135,10 +136,17 @@ def build_context(
     }
 
 
+@functools.lru_cache(maxsize=256)
+def _parameters(fn: Callable[..., Any]) -> tuple[Mapping[str, inspect.Parameter], bool]:
+    """`fn`'s parameters and whether it takes **kwargs (cached: ~7 µs of every attempt otherwise)."""
+    params = inspect.signature(fn).parameters
+    return params, any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def call_with_context(fn: Callable[..., Any], kwargs: dict[str, Any], context: dict[str, Any]) -> Any:
     """Call `fn` with `kwargs`, adding the context keys it asks for (all of them for `**context`), as Airflow."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    params, var_keyword = _parameters(fn)
+    if var_keyword:
         extra = {k: v for k, v in context.items() if k not in kwargs and k not in params}
         extra.update({k: context[k] for k in params if k in context and k not in kwargs})
     else:

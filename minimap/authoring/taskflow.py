@@ -114,11 +114,11 @@ class TaskDecorator:
 
         def runner(kwargs: dict[str, Any], context: dict[str, Any]) -> Any:
             # as Airflow: arguments written in the DAG file are templates; upstream outputs are not
-            env = environment(context.get("dag"))
-            rendered = {
-                k: render(v, context, env) if k in templated or "*" in templated else v for k, v in kwargs.items()
-            }
-            return call_with_context(fn, rendered, context)
+            names = kwargs.keys() if "*" in templated else templated.intersection(kwargs)
+            if names:  # a Jinja environment costs ~15 µs: build it only for arguments that are templates
+                env = environment(context.get("dag"))
+                kwargs = {k: render(v, context, env) if k in names else v for k, v in kwargs.items()}
+            return call_with_context(fn, kwargs, context)
 
         return add_task(dag, name, self.kwargs, at, runner, op_kwargs, **mapping)
 
