@@ -100,8 +100,19 @@ def _where(job: Job) -> str:
     return f"task {job.task_id}" + (f"[{job.map_index}]" if job.map_index >= 0 else "")
 
 
+def _lazy_as_list(value: Any) -> Any:
+    """A lazy sequence of upstream results, returned as it was received, is stored as the list it stands for."""
+    from minimap.store.xcom import LazyResults
+
+    if isinstance(value, LazyResults):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _check_result(job: Job, value: Any) -> str | None:
     """`value` as JSON; raises TypeError/ValueError naming the task, index and type when it cannot be."""
+    if type(value).__name__ == "LazyResults":
+        value = _lazy_as_list(value)
     if job.mapped_over:
         if value is None or not isinstance(value, (list, tuple, dict)):
             raise TypeError(
@@ -116,7 +127,7 @@ def _check_result(job: Job, value: Any) -> str | None:
     if value is None:
         return None
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), default=_lazy_as_list)
     except (TypeError, ValueError) as e:
         raise TypeError(
             f"{_where(job)} returned a {type(value).__name__} that cannot be stored as JSON ({e}); return "
@@ -150,6 +161,24 @@ def _reader(job: Job) -> Any:
     return read
 
 
+_opened: list[Any] = []  # lazy sequences handed to the running attempt; closed when it ends
+
+
+def _lazy(job: Job) -> Any:
+    """How a mapped task's whole output reaches this attempt: a sequence that reads it page by page."""
+    url = job.db_url
+    if url is None:
+        return None
+
+    def sequence(task_id: str) -> Any:
+        from minimap.store.xcom import LazyResults
+
+        _opened.append(LazyResults(url, job.run_id, task_id))
+        return _opened[-1]
+
+    return sequence
+
+
 def _check_outputs(job: Job, value: Any) -> None:
     """A multiple_outputs result is a dict; a downstream task may map over any of its values."""
     if not isinstance(value, dict):
@@ -178,7 +207,7 @@ def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     context.update(build_context(dag, task, ti, job.conf, job.logical_date))
     if task.templates_dict is not None:
         context["templates_dict"] = render(task.templates_dict, context, environment(dag))
-    kwargs.update(decode_args(job.args, dag.map_fns))
+    kwargs.update(decode_args(job.args, dag.map_fns, _lazy(job)))
     value = task.runner(dict(kwargs), context)
     if task.multiple_outputs:
         _check_outputs(job, value)
@@ -228,6 +257,8 @@ def execute(job: Job) -> Outcome:
         root.removeHandler(handler)
         root.setLevel(old_level)
     label = _render_label(job.map_index_template, {**kwargs, **context})
+    while _opened:
+        _opened.pop().close()
     log, truncated = capture.text()
     return Outcome(kind, result, label, error_type, error_message, log, truncated)
 

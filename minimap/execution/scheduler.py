@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from minimap.rules.decisions import FinishRun, Prepare, Settle, decide
-from minimap.rules.expansion import ExpansionError, call_kwargs, encode_args, expand
+from minimap.rules.expansion import ExpansionError, Lazy, call_kwargs, encode_args, expand, lazy_refs
 from minimap.snapshot import DagSpec, TaskSpec
 from minimap.states import FINISHED, RunState, TIState
 from minimap.store.storage import RunTx, Store
@@ -66,6 +67,9 @@ class Scheduler:
             return RunState.RUNNING
 
     def _prepare(self, tx: RunTx, spec: DagSpec, task: TaskSpec) -> None:
+        lazy = lazy_refs(task, lambda t: spec.tasks[t].mapped)
+        if lazy:  # a mapped task's whole output is not read here: the task reads it, page by page
+            task = replace(task, kwargs={k: e for k, e in task.kwargs.items() if k not in lazy})
         values = tx.results(spec, task.refs())
         try:
             if task.mapped:
@@ -74,7 +78,8 @@ class Scheduler:
                 tx.expand(task.task_id, args, task.retries + 1)
                 self.expanded += len(args)
             else:
-                tx.queue(task.task_id, encode_args(call_kwargs(task, values)))
+                kwargs = {**call_kwargs(task, values), **{k: Lazy(t) for k, t in lazy.items()}}
+                tx.queue(task.task_id, encode_args(kwargs))
         except ExpansionError as e:
             log.warning("run %s: task %s cannot be expanded: %s", tx.run.run_id, task.task_id, e)
             tx.settle(task.task_id, TIState.UPSTREAM_FAILED, error=f"cannot expand: {e}")

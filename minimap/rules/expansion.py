@@ -111,6 +111,28 @@ def expand(task: TaskSpec, values: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**constants, **dict(zip(names, combo, strict=True))} for combo in itertools.product(*seqs)]
 
 
+@dataclass(frozen=True)
+class Lazy:
+    """A mapped task's whole output, passed by reference: the task process reads it page by page."""
+
+    task_id: str
+
+
+def lazy_refs(task: TaskSpec, mapped: Callable[[str], bool]) -> dict[str, str]:
+    """Arguments of an unmapped task that are a mapped task's whole output: name -> that task's id.
+
+    They are passed as `Lazy` references (as Airflow passes a lazy sequence), so neither the scheduler nor the
+    instance's stored arguments hold a million results.
+    """
+    if task.mapped:
+        return {}
+    return {
+        name: e["ref"]
+        for name, e in task.kwargs.items()
+        if set(e) == {"ref"} and mapped(e["ref"])  # the whole output: no key, no .map(), no zip
+    }
+
+
 def _plain(value: Any, path: list[Any], fx: list[list[Any]]) -> Any:
     """`value` as JSON data, noting in `fx` where a Deferred stood (inner ones first)."""
     if isinstance(value, Deferred):
@@ -128,7 +150,10 @@ def encode_args(kwargs: Mapping[str, Any]) -> str:
     """Resolved keyword arguments as the JSON text stored on the instance."""
     merge = kwargs.get("")
     fx: list[list[Any]] = []
-    doc: dict[str, Any] = {"kw": _plain({k: v for k, v in kwargs.items() if k != ""}, [], fx)}
+    doc: dict[str, Any] = {"kw": _plain({k: v for k, v in kwargs.items() if k and not isinstance(v, Lazy)}, [], fx)}
+    lazy = {k: v.task_id for k, v in kwargs.items() if isinstance(v, Lazy)}
+    if lazy:
+        doc["lazy"] = lazy
     if fx:
         doc["fx"] = fx
     if merge is not None:
@@ -149,12 +174,19 @@ def _apply(value: Any, fx: Sequence[Sequence[Any]], fns: Sequence[Callable[[Any]
     return root[""]
 
 
-def decode_args(text: str | None, fns: Sequence[Callable[[Any], Any]]) -> dict[str, Any]:
-    """Stored arguments back to keyword arguments, applying deferred `.map()` functions (worker side)."""
+def decode_args(
+    text: str | None, fns: Sequence[Callable[[Any], Any]], lazy: Callable[[str], Any] | None = None
+) -> dict[str, Any]:
+    """Stored arguments back to keyword arguments, applying deferred `.map()` functions (worker side);
+    `lazy(task_id)` gives the sequence that stands for a `Lazy` argument."""
     if not text:
         return {}
     doc = json.loads(text)
     kwargs = _apply(doc["kw"], doc.get("fx", ()), fns)
+    for name, task_id in doc.get("lazy", {}).items():
+        if lazy is None:
+            raise ExpansionError(f"argument {name} is the output of task {task_id}: only a worker can read it")
+        kwargs[name] = lazy(task_id)
     if "merge" in doc:
         extra = _apply(doc["merge"]["v"], doc["merge"]["fx"], fns)
         if not isinstance(extra, dict):

@@ -282,6 +282,7 @@ def _display_args(stored: str | None) -> dict[str, Any] | None:
     merge = doc.get("merge", {}).get("v")
     if isinstance(merge, dict):
         kwargs.update(merge)
+    kwargs.update({k: f"<the results of task {t}, read page by page>" for k, t in doc.get("lazy", {}).items()})
     return kwargs
 
 

@@ -1,10 +1,12 @@
-"""Upstream results read from a task process (`ti.xcom_pull`): its own short-lived connection, read only."""
+"""Upstream results read from a task process: `ti.xcom_pull`, and the lazy sequence a task receives as a mapped
+task's whole output. Each opens its own connection, read only, and closes it."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from minimap.exceptions import DatabaseError
@@ -12,6 +14,8 @@ from minimap.states import TIState
 from minimap.store.engine import READ_ONLY, make_engine, mask, short
 from minimap.store.rows import decode
 from minimap.store.tables import task_instance as ti
+
+PAGE = 5_000  # results read per query by a lazy sequence
 
 
 def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[int] | None) -> list[tuple[int, Any]]:
@@ -35,3 +39,84 @@ def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[in
         raise DatabaseError(f"cannot read results from {mask(url)}: {short(e)}") from None
     finally:
         engine.dispose()
+
+
+class LazyResults(Sequence[Any]):
+    """A mapped task's results as its downstream task receives them: its instances that succeeded with a result,
+    by map_index, read page by page (as Airflow's LazyXComSequence), so that a million of them never sit in memory.
+
+    `len()`, iteration, indexing and slicing (a slice is a list); equal to a list with the same items. The engine
+    is opened at the first read and closed by `close()` (the task process calls it when the attempt ends).
+    """
+
+    def __init__(self, url: str, run_id: str, task_id: str, page: int = PAGE) -> None:
+        self.url, self.run_id, self.task_id, self.page = url, run_id, task_id, page
+        self._engine: Engine | None = None
+        self._len: int | None = None
+        self._cached: tuple[int, list[Any]] = (0, [])  # (position of the first item, a page of items)
+
+    def __repr__(self) -> str:
+        return f"LazyResults(task {self.task_id!r}, {len(self)} results)"
+
+    def _rows(self, q: Any) -> list[Any]:
+        q = q.where(
+            ti.c.run_id == self.run_id,
+            ti.c.task_id == self.task_id,
+            ti.c.state == TIState.SUCCESS.value,
+            ti.c.result.is_not(None),
+        )
+        try:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+            with self._engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+                return list(conn.execute(q))
+        except SQLAlchemyError as e:
+            where = f"cannot read the results of task {self.task_id} from {mask(self.url)}"
+            raise DatabaseError(f"{where}: {short(e)}") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = int(self._rows(select(func.count()).select_from(ti))[0][0])
+        return self._len
+
+    def __iter__(self) -> Iterator[Any]:
+        last = -1
+        while True:  # keyset pages: each query starts after the last map_index read, so none costs more than a page
+            q = select(ti.c.map_index, ti.c.result).where(ti.c.map_index > last).order_by(ti.c.map_index)
+            rows = self._rows(q.limit(self.page))
+            for r in rows:
+                yield decode(r.result)
+            if len(rows) < self.page:
+                return
+            last = rows[-1].map_index
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        position = index + n if index < 0 else index
+        if not 0 <= position < n:
+            raise IndexError(f"index {index} out of range: task {self.task_id} has {n} results")
+        start, items = self._cached
+        if not start <= position < start + len(items):
+            start = position - position % self.page
+            q = select(ti.c.result).order_by(ti.c.map_index).offset(start).limit(self.page)
+            items = [decode(r.result) for r in self._rows(q)]
+            self._cached = (start, items)
+        return items[position - start]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, LazyResults)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
