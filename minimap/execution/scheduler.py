@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from minimap.rules.decisions import FinishRun, Prepare, Settle, decide
-from minimap.rules.expansion import ExpansionError, Lazy, call_kwargs, encode_args, expand, lazy_refs
+from minimap.rules.decisions import FinishRun, Prepare, Settle, decide, successes_needed
+from minimap.rules.expansion import ExpansionError, Lazy, call_kwargs, encode_args, iter_expand, lazy_refs
 from minimap.snapshot import DagSpec, TaskSpec
-from minimap.states import FINISHED, RunState, TIState
+from minimap.states import RunState, TIState
 from minimap.store.storage import RunTx, Store
 
 log = logging.getLogger(__name__)
 
 FINISHED_RUN = (RunState.SUCCESS, RunState.FAILED)
-VACUUM_EVERY = 1000  # instances finished since the last vacuum, after which the scheduler vacuums (Postgres)
+VACUUM_EVERY = 1000  # attempts recorded since the last vacuum, after which the scheduler vacuums (Postgres)
 ANALYZE_AFTER = 1000  # instances inserted by one pass after which the planner's statistics are refreshed
 
 
@@ -24,8 +24,7 @@ class Scheduler:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.expanded = 0
-        self.finished_at_vacuum: dict[str, int] = {}
-        self.finished = 0
+        self.recorded_at_vacuum = 0
 
     def tick(self, run_id: str) -> RunState:
         """One scheduling pass over `run_id`; returns the run's state afterwards."""
@@ -40,8 +39,10 @@ class Scheduler:
         finally:
             if self.expanded >= ANALYZE_AFTER:
                 self.store.analyze()
-            if self.finished - self.finished_at_vacuum.setdefault(run_id, 0) >= VACUUM_EVERY:
-                self.finished_at_vacuum[run_id] = self.finished
+            # Ends recorded by this process's worker (`minimap run`): a scheduler of its own relies on autovacuum,
+            # tuned for task_instance by migration 0006.
+            if self.store.recorded - self.recorded_at_vacuum >= VACUUM_EVERY:
+                self.recorded_at_vacuum = self.store.recorded
                 self.store.vacuum()
 
     def _pass(self, run_id: str, spec: DagSpec) -> RunState:
@@ -49,8 +50,7 @@ class Scheduler:
             if tx.run.state is not RunState.RUNNING:
                 return tx.run.state
             for _ in range(2 * len(spec.tasks) + 2):  # each pass settles at least one task, or stops
-                counts = tx.counts()
-                self.finished = sum(n for c in counts.values() for s, n in c.items() if s in FINISHED)
+                counts = tx.decision_counts(lambda partial: successes_needed(spec, partial))
                 actions = decide(spec, counts)
                 if not actions:
                     break
@@ -73,7 +73,7 @@ class Scheduler:
         values = tx.results(spec, task.refs())
         try:
             if task.mapped:
-                args = [encode_args(kw) for kw in expand(task, values)]
+                args = [encode_args(kw) for kw in iter_expand(task, values)]
                 log.info("run %s: task %s expands to %d instances", tx.run.run_id, task.task_id, len(args))
                 tx.expand(task.task_id, args, task.retries + 1)
                 self.expanded += len(args)

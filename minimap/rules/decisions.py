@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from minimap.rules.triggerrules import UpstreamCounts, Verdict, evaluate
+from minimap.rules.triggerrules import EARLY_ON_SUCCESS, UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec
 from minimap.states import UNFINISHED, RunState, TIState
 
@@ -62,6 +62,24 @@ def run_outcome(spec: DagSpec, counts: Counts) -> RunState | None:
         if c.get(TIState.FAILED, 0) or c.get(TIState.UPSTREAM_FAILED, 0):
             return RunState.FAILED
     return RunState.SUCCESS
+
+
+def successes_needed(spec: DagSpec, counts: Counts) -> set[str]:
+    """Tasks whose number of successful instances `decide` needs, given `counts` of every other state.
+
+    Only the upstream tasks of a waiting task, and of those only the ones with no unfinished instance left (their
+    total decides) or below a rule that fires early on a success (EARLY_ON_SUCCESS). Counting every success of a
+    run on every pass would make each pass O(N) in a run of N instances.
+    """
+    needed: set[str] = set()
+    for tid, task in spec.tasks.items():
+        if not counts.get(tid, {}).get(TIState.SCHEDULED):
+            continue
+        for up in task.upstream:
+            busy = any(n for s, n in counts.get(up, {}).items() if s in UNFINISHED)
+            if not busy or task.trigger_rule in EARLY_ON_SUCCESS:
+                needed.add(up)
+    return needed
 
 
 def decide(spec: DagSpec, counts: Counts) -> list[Action]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,22 +93,24 @@ def call_kwargs(task: TaskSpec, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def expand(task: TaskSpec, values: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The keyword arguments of every instance of a mapped task, in map_index order."""
+    return list(iter_expand(task, values))
+
+
+def iter_expand(task: TaskSpec, values: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """`expand`, one instance at a time: a million instances' arguments never sit in memory as dicts at once.
+
+    The inputs are checked before the first instance is yielded."""
     constants = call_kwargs(task, values)
     if task.expand_kwargs is not None:
         rows = _as_sequence(evaluate(task.expand_kwargs, values, strict=True), "the input of expand_kwargs()")
-        out = []
         for i, row in enumerate(rows):
-            if isinstance(row, Deferred):
-                out.append({**constants, "": row})  # merged after its .map() function has run
-            elif isinstance(row, dict):
-                out.append({**constants, **row})
-            else:
+            if not isinstance(row, (Deferred, dict)):
                 raise ExpansionError(f"expand_kwargs() element {i} is a {type(row).__name__}, not a dict")
-        return out
+        return ({**constants, "": row} if isinstance(row, Deferred) else {**constants, **row} for row in rows)
     assert task.expand is not None
     names = list(task.expand)
     seqs = [_as_sequence(evaluate(task.expand[n], values, strict=True), f"the input of expand({n}=...)") for n in names]
-    return [{**constants, **dict(zip(names, combo, strict=True))} for combo in itertools.product(*seqs)]
+    return ({**constants, **dict(zip(names, combo, strict=True))} for combo in itertools.product(*seqs))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,12 @@ TRIGGER_RULES = (
 )
 
 
+# Rules whose verdict can change with the number of upstream successes while an upstream instance is unfinished.
+# For every other rule, counts without the successes give the same verdict whenever some upstream instance is
+# unfinished (all_* wait, failures and skips are counted), so the scheduler need not count a million successes.
+EARLY_ON_SUCCESS = frozenset({"all_failed", "all_skipped", "one_success", "one_done"})
+
+
 class Verdict(Enum):
     """What a waiting task should do given its upstream instances."""
 

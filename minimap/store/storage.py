@@ -16,15 +16,31 @@ from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, not_, select, text, union_all, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.rules.claims import Slot, pick
+from minimap.rules.decisions import Counts
 from minimap.rules.expansion import MISSING
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
+from minimap.store import bulk, pipelined
 from minimap.store.engine import mask, short
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
 from minimap.store.tables import dag_run, task_instance, task_try, worker
@@ -37,12 +53,22 @@ wk = worker.c
 _CLAIM_LOCK = 720_302  # pg_advisory_xact_lock key that serializes claims (the caps' critical section)
 
 
-def state_counts(conn: Connection, run_id: str) -> dict[str, dict[TIState, int]]:
+def state_counts(
+    conn: Connection, run_id: str, states: Sequence[TIState] | None = None, task_ids: Sequence[str] | None = None
+) -> dict[str, dict[TIState, int]]:
+    """task_id -> state -> number of instances (only of `states` and `task_ids` when given)."""
     counts: dict[str, dict[TIState, int]] = defaultdict(dict)
     q = select(ti.task_id, ti.state, func.count()).where(ti.run_id == run_id).group_by(ti.task_id, ti.state)
+    if states is not None:  # ix_task_instance_state_run_id_task_id_map_index: only these states' entries are read
+        q = q.where(ti.state.in_([s.value for s in states]))
+    if task_ids is not None:
+        q = q.where(ti.task_id.in_(list(task_ids)))
     for task_id, state, n in conn.execute(q):
         counts[task_id][TIState(state)] = n
     return dict(counts)
+
+
+_COUNTED = [s for s in TIState if s not in (TIState.SUCCESS, TIState.QUEUED)]
 
 
 class Store:
@@ -53,6 +79,7 @@ class Store:
         self.is_postgres = engine.dialect.name == "postgresql"
         self._specs: dict[str, tuple[DagSpec, str]] = {}
         self._lock = threading.Lock()
+        self.recorded = 0  # attempts' ends recorded through this store (the scheduler vacuums after a number)
 
     @property
     def url(self) -> str:
@@ -241,19 +268,32 @@ class Store:
         if not done and want <= 0:
             return 0, []
         with self._tx() as conn:
-            recorded = self._record(conn, worker_id, done) if done else 0
-            claimed = self._claim(conn, worker_id, hostname, pid, want, parallelism, run_id) if want > 0 else []
+            if self.is_postgres:  # two round trips (see store/pipelined.py)
+                recorded, running, ready = pipelined.record_lock_read(conn, worker_id, done, want, run_id, utcnow())
+                slots = (running, ready)
+            else:
+                recorded, slots = self._record(conn, worker_id, done) if done else 0, None
+            claimed = self._claim(conn, worker_id, hostname, pid, want, parallelism, run_id, slots) if want > 0 else []
+        self.recorded += recorded
         return recorded, claimed
 
     def _claim(
-        self, conn: Connection, worker_id: str, hostname: str, pid: int, want: int, parallelism: int, run_id: str | None
+        self,
+        conn: Connection,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        want: int,
+        parallelism: int,
+        run_id: str | None,
+        slots: tuple[list[Slot], list[Slot]] | None = None,  # running and ready, read under the lock already
     ) -> list[Claimed]:
-        if self.is_postgres:
+        if self.is_postgres and slots is None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
         # Read the clock only once the lock is held: a freed slot was committed before this point, so a
         # recorded start never precedes the recorded end of the attempt whose slot it takes.
         now = utcnow()
-        running, ready = self._slots(conn, want, run_id, now)
+        running, ready = slots if slots is not None else self._slots(conn, want, run_id, now)
         if len(running) >= parallelism:
             return []
         specs = {r.run_id: self.spec(r.run_id, conn) for r in ready}
@@ -261,15 +301,21 @@ class Store:
         if len(chosen) < want and len(ready) >= 2 * want:
             # more is queued than one batch and a cap passed some of it over: look past the capped pairs
             chosen = self._choose(conn, running, want, parallelism, run_id, now)
+        groups = [
+            (rid, tid, [s.map_index for s in g]) for (rid, tid), g in groupby(chosen, lambda s: (s.run_id, s.task_id))
+        ]
+        if self.is_postgres:
+            rows = pipelined.claim(conn, groups, now, worker_id, hostname, pid)
+        else:
+            rows = [
+                list(conn.execute(_CLAIM, {"k_run_id": rid, "k_task_id": tid, "k_indexes": indexes, "v_now": now,
+                                           "v_hostname": hostname, "v_pid": pid, "v_worker_id": worker_id}))
+                for rid, tid, indexes in groups
+            ]  # fmt: skip
         claimed: list[Claimed] = []
-        for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
+        for (rid, tid, _), got in zip(groups, rows, strict=True):
             spec, dag_file = self._spec_and_file(rid, conn)
-            params = {"k_run_id": rid, "k_task_id": tid, "k_indexes": [s.map_index for s in group], "v_now": now,
-                      "v_hostname": hostname, "v_pid": pid, "v_worker_id": worker_id}  # fmt: skip
-            for r in conn.execute(_CLAIM, params):
-                claimed.append(
-                    Claimed(rid, spec.dag_id, dag_file, tid, r.map_index, r.try_number, r.max_tries, r.args, now)
-                )
+            claimed.extend(Claimed(rid, spec.dag_id, dag_file, tid, *r, now) for r in got)  # map_index, try, max, args
         return claimed
 
     def _slots(self, conn: Connection, want: int, run_id: str | None, now: datetime) -> tuple[list[Slot], list[Slot]]:
@@ -656,6 +702,27 @@ class RunTx:
     def counts(self) -> dict[str, dict[TIState, int]]:
         return state_counts(self.conn, self.run.run_id)
 
+    def decision_counts(self, successes_needed: Callable[[Counts], set[str]]) -> dict[str, dict[TIState, int]]:
+        """What the scheduler's decisions read, bounded however large the run: counts of every state but success
+        and queued, whether any instance is queued, and the successes of the tasks `successes_needed` names."""
+        run_id = self.run.run_id
+        counts = state_counts(self.conn, run_id, _COUNTED)
+        # Queued instances are only probed for (at least one, counted as 1): a run of a million would otherwise
+        # count up to a million entries per pass. Decisions only need to know that some instance is unfinished.
+        probes = [
+            select(literal(tid).label("task_id")).where(
+                exists().where(ti.run_id == run_id, ti.task_id == tid, ti.state == TIState.QUEUED.value)
+            )
+            for tid in self.store.spec(run_id, self.conn).tasks
+        ]
+        for (task_id,) in self.conn.execute(union_all(*probes)):
+            counts.setdefault(task_id, {})[TIState.QUEUED] = 1
+        needed = sorted(successes_needed(counts))
+        if needed:
+            for task_id, c in state_counts(self.conn, self.run.run_id, [TIState.SUCCESS], needed).items():
+                counts.setdefault(task_id, {}).update(c)
+        return counts
+
     def results(self, spec: DagSpec, task_ids: Iterable[str]) -> dict[str, Any]:
         """Upstream results as arguments see them: a mapped task's non-None results by map_index."""
         values: dict[str, Any] = {}
@@ -704,23 +771,15 @@ class RunTx:
                 self.settle(task_id, TIState.SKIPPED)
                 return
             self.conn.execute(delete(task_instance).where(key, ti.map_index == -1))
-        new = [
-            {
-                "run_id": run_id,
-                "task_id": task_id,
-                "map_index": i,
-                "dag_id": self.run.dag_id,
-                "state": TIState.QUEUED.value,
-                "try_number": 0,
-                "max_tries": max_tries,
-                "args": a,
-                "queued_at": now,
-            }
-            for i, a in enumerate(args)
-            if i not in existing
-        ]
-        for start in range(0, len(new), 5000):
-            self.conn.execute(insert(task_instance), new[start : start + 5000])
+        queued, dag_id = TIState.QUEUED.value, self.run.dag_id
+        bulk.insert_instances(  # streamed: COPY on Postgres, executemany on SQLite
+            self.conn,
+            (
+                (run_id, task_id, i, dag_id, queued, 0, max_tries, a, now)
+                for i, a in enumerate(args)
+                if i not in existing
+            ),
+        )
         waiting = TIState.SCHEDULED.value
         for i, r in existing.items():
             if r.state == waiting and i < n and r.args != args[i]:

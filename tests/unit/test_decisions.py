@@ -65,3 +65,27 @@ def test_the_run_ends_success_when_every_leaf_succeeded() -> None:
 
 def test_a_zero_length_producer_skips_downstream() -> None:
     assert decide(shipping(), {"fetch": {OK: 1}, "send": {SK: 1}, "summarize": {S: 1}}) == [Settle("summarize", SK)]
+
+
+def test_counts_without_the_successes_decide_as_the_full_counts() -> None:
+    """The scheduler counts successes only where `successes_needed` says: every rule, every mix of upstream states."""
+    import dataclasses
+    import itertools
+
+    from minimap.rules.decisions import successes_needed
+    from minimap.rules.triggerrules import TRIGGER_RULES
+
+    base = shipping()
+    mixes = [dict(zip((R, OK, F, SK, UF, Q), ns, strict=True)) for ns in itertools.product((0, 2), repeat=6)]
+    for rule in TRIGGER_RULES:
+        tasks = dict(base.tasks)
+        tasks["summarize"] = dataclasses.replace(tasks["summarize"], trigger_rule=rule)
+        spec = dataclasses.replace(base, tasks=tasks)
+        for mix in mixes:
+            full = {"fetch": {OK: 1}, "send": {s: n for s, n in mix.items() if n}, "summarize": {S: 1}}
+            # as the scheduler counts: no successes, and queued instances only as "at least one"
+            partial = {t: {s: min(n, 1) if s is Q else n for s, n in c.items() if s is not OK} for t, c in full.items()}
+            for t in successes_needed(spec, partial):
+                if OK in full[t]:
+                    partial[t][OK] = full[t][OK]
+            assert decide(spec, partial) == decide(spec, full), (rule, mix)
