@@ -21,7 +21,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -709,14 +708,17 @@ class RunTx:
         counts = state_counts(self.conn, run_id, _COUNTED)
         # Queued instances are only probed for (at least one, counted as 1): a run of a million would otherwise
         # count up to a million entries per pass. Decisions only need to know that some instance is unfinished.
-        probes = [
-            select(literal(tid).label("task_id")).where(
-                exists().where(ti.run_id == run_id, ti.task_id == tid, ti.state == TIState.QUEUED.value)
-            )
+        # The first queued index of each task, by ix_task_instance_queued in order (an EXISTS is planned as a
+        # sequential scan that walks past every instance claimed since the last vacuum: 40-90 ms at 100,000).
+        first = [
+            select(literal(tid).label("task_id"), select(ti.map_index).where(
+                ti.run_id == run_id, ti.task_id == tid, ti.state == TIState.QUEUED.value
+            ).order_by(ti.map_index).limit(1).scalar_subquery().label("first"))
             for tid in self.store.spec(run_id, self.conn).tasks
-        ]
-        for (task_id,) in self.conn.execute(union_all(*probes)):
-            counts.setdefault(task_id, {})[TIState.QUEUED] = 1
+        ]  # fmt: skip
+        for task_id, index in self.conn.execute(union_all(*first)):
+            if index is not None:
+                counts.setdefault(task_id, {})[TIState.QUEUED] = 1
         needed = sorted(successes_needed(counts))
         if needed:
             for task_id, c in state_counts(self.conn, self.run.run_id, [TIState.SUCCESS], needed).items():
