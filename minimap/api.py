@@ -158,7 +158,7 @@ def clear(
         found = [Instance(*row) for row in tx.instance_states()]
         reset = clearing.plan(spec, found, wanted, only_states, downstream_all)
         if reset and not dry_run:
-            tx.reset([(i.task_id, i.map_index) for i in reset], {t: s.retries for t, s in spec.tasks.items()})
+            tx.reset(clearing.resets(spec, reset))
     return reset
 
 

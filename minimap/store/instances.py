@@ -1,4 +1,4 @@
-"""Task instances of one run: count them, hand upstream results on, settle, queue, expand (and re-expand), reset.
+"""Task instances of one run: count them, hand upstream results on, settle, queue, apply expansion plans, reset.
 
 The writing functions run inside a scheduling pass, on the connection that holds the run's row lock (LOCK_RUN in
 runs.py), so no two schedulers change one run's instances at once.
@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
+from minimap.rules.clearing import Reset
 from minimap.rules.expansion import MISSING
+from minimap.rules.mapping import Existing, ExpansionPlan
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
 from minimap.store.rows import InstanceRow, TryRow, decode, utcnow
@@ -71,27 +73,28 @@ DROP_PLACEHOLDER = delete(task_instance).where(_TASK, ti.map_index == -1)
 # SET_ARGS: new arguments for one waiting index on a re-expansion (primary key).
 SET_ARGS = update(task_instance).where(_TASK, ti.map_index == bindparam("k_map_index")).values(args=bindparam("args"))
 
-# QUEUE_EXPANDED: waiting indexes below the new length queued (primary key range).
-QUEUE_EXPANDED = (
+# QUEUE_INDEXES: the given waiting indexes of one task queued (primary key).
+QUEUE_INDEXES = (
     update(task_instance)
-    .where(_WAITING_OF_TASK, ti.map_index < bindparam("n"))
+    .where(_WAITING_OF_TASK, ti.map_index.in_(bindparam("indexes", expanding=True)))
     .values(state=TIState.QUEUED.value, queued_at=bindparam("now"))
 )
 
-# REMOVE_EXPANDED: waiting indexes at or past the new length become `removed` (primary key range).
-REMOVE_EXPANDED = (
+# REMOVE_INDEXES: the given waiting indexes of one task become `removed` (primary key).
+REMOVE_INDEXES = (
     update(task_instance)
-    .where(_WAITING_OF_TASK, ti.map_index >= bindparam("n"))
+    .where(_WAITING_OF_TASK, ti.map_index.in_(bindparam("indexes", expanding=True)))
     .values(state=TIState.REMOVED.value, ended_at=bindparam("now"))
 )
 
-# RESET: the given indexes of one task, unless running, back to waiting with fresh tries (primary key).
+# RESET: the given indexes of one task, unless running, back to waiting with `fresh` more tries on top of those made
+# (rules.clearing.max_tries_after_clear, computed per row) (primary key).
 RESET = (
     update(task_instance)
     .where(_TASK, ti.map_index.in_(bindparam("indexes", expanding=True)), ti.state != TIState.RUNNING.value)
     .values(
         state=WAITING,
-        max_tries=ti.try_number + bindparam("retries") + 1,
+        max_tries=ti.try_number + bindparam("fresh"),
         error=None,
         next_retry_at=None,
         ended_at=None,
@@ -136,44 +139,50 @@ def queue(conn: Connection, run_id: str, task_id: str, args: str) -> None:
     conn.execute(QUEUE, {"k_run_id": run_id, "k_task_id": task_id, "args": args, "now": utcnow()})
 
 
-def expand(conn: Connection, run_id: str, dag_id: str, task_id: str, args: Sequence[str], max_tries: int) -> None:
-    """Turn the task's waiting instances into one queued instance per element of `args`.
+def expansion_state(conn: Connection, run_id: str, task_id: str) -> list[Existing]:
+    """The task's instances as an expansion plan needs them."""
+    rows = conn.execute(EXPANSION, {"k_run_id": run_id, "k_task_id": task_id})
+    return [Existing(r.map_index, TIState(r.state), r.args) for r in rows]
 
-    The map_index -1 placeholder becomes 0..N-1 (N = 0: it is skipped). On a re-expansion, waiting
-    indexes get their new arguments, new ones are added, and waiting ones past the end are removed.
-    """
-    now, n, key = utcnow(), len(args), {"k_run_id": run_id, "k_task_id": task_id}
-    existing = {r.map_index: r for r in conn.execute(EXPANSION, key)}
-    placeholder = existing.pop(-1, None)
-    if placeholder is not None:
-        if n == 0:
-            settle(conn, run_id, task_id, TIState.SKIPPED)
-            return
+
+def apply_expansion(
+    conn: Connection,
+    run_id: str,
+    dag_id: str,
+    task_id: str,
+    plan: ExpansionPlan,
+    args: Sequence[str],
+    max_tries: int,
+) -> None:
+    """Carry out `plan` (minimap.rules.mapping); `args` holds each map index's JSON arguments."""
+    now, key = utcnow(), {"k_run_id": run_id, "k_task_id": task_id}
+    if plan.skip:
+        settle(conn, run_id, task_id, TIState.SKIPPED)
+        return
+    if plan.drop_placeholder:
         conn.execute(DROP_PLACEHOLDER, key)
     new = [
         {"run_id": run_id, "task_id": task_id, "map_index": i, "dag_id": dag_id, "state": TIState.QUEUED.value,
-         "try_number": 0, "max_tries": max_tries, "args": a, "queued_at": now}
-        for i, a in enumerate(args)
-        if i not in existing
+         "try_number": 0, "max_tries": max_tries, "args": args[i], "queued_at": now}
+        for i in plan.add
     ]  # fmt: skip
     for start in range(0, len(new), INSERT_BATCH):
         conn.execute(insert(task_instance), new[start : start + INSERT_BATCH])
-    for i, r in existing.items():
-        if r.state == WAITING and i < n and r.args != args[i]:
-            conn.execute(SET_ARGS, {**key, "k_map_index": i, "args": args[i]})
-    conn.execute(QUEUE_EXPANDED, {**key, "n": n, "now": now})
-    conn.execute(REMOVE_EXPANDED, {**key, "n": n, "now": now})
-
-
-def reset(conn: Connection, run_id: str, keys: Sequence[tuple[str, int]], retries: dict[str, int]) -> None:
-    """Send instances back to be scheduled with fresh tries (try_number keeps counting)."""
-    by_task: dict[str, list[int]] = defaultdict(list)
-    for task_id, map_index in keys:
-        by_task[task_id].append(map_index)
-    for task_id, indexes in by_task.items():
+    for i in plan.new_args:
+        conn.execute(SET_ARGS, {**key, "k_map_index": i, "args": args[i]})
+    for statement, indexes in ((QUEUE_INDEXES, plan.queue), (REMOVE_INDEXES, plan.remove)):
         for start in range(0, len(indexes), INSERT_BATCH):
-            params = {"k_run_id": run_id, "k_task_id": task_id, "indexes": indexes[start : start + INSERT_BATCH]}
-            conn.execute(RESET, {**params, "retries": retries[task_id]})
+            conn.execute(statement, {**key, "indexes": list(indexes[start : start + INSERT_BATCH]), "now": now})
+
+
+def reset(conn: Connection, run_id: str, plan: Sequence[Reset]) -> None:
+    """Carry out a clear's resets (minimap.rules.clearing.Reset)."""
+    for r in plan:
+        for start in range(0, len(r.map_indexes), INSERT_BATCH):
+            indexes = list(r.map_indexes[start : start + INSERT_BATCH])
+            conn.execute(
+                RESET, {"k_run_id": run_id, "k_task_id": r.task_id, "indexes": indexes, "fresh": r.fresh_tries}
+            )
 
 
 def listed(

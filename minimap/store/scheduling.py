@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from minimap.rules.clearing import Reset
+from minimap.rules.mapping import Existing, ExpansionPlan
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store import instances, runs
@@ -39,17 +41,21 @@ class RunTx:
         """Queue the (unmapped) task's waiting instance with its resolved arguments."""
         instances.queue(self.conn, self.run.run_id, task_id, args)
 
-    def expand(self, task_id: str, args: Sequence[str], max_tries: int) -> None:
-        """One queued instance per element of `args` (see `instances.expand`)."""
-        instances.expand(self.conn, self.run.run_id, self.run.dag_id, task_id, args, max_tries)
+    def expansion_state(self, task_id: str) -> list[Existing]:
+        """The task's instances as `minimap.rules.mapping.plan_expansion` needs them."""
+        return instances.expansion_state(self.conn, self.run.run_id, task_id)
+
+    def apply_expansion(self, task_id: str, plan: ExpansionPlan, args: Sequence[str], max_tries: int) -> None:
+        """Carry out an expansion plan; `args` holds each map index's JSON arguments."""
+        instances.apply_expansion(self.conn, self.run.run_id, self.run.dag_id, task_id, plan, args, max_tries)
 
     def instance_states(self) -> list[tuple[str, int, TIState]]:
         return instances.instance_states(self.conn, self.run.run_id)
 
-    def reset(self, keys: Sequence[tuple[str, int]], retries: dict[str, int]) -> None:
-        """Send instances back to be scheduled with fresh tries; the run is running again."""
-        instances.reset(self.conn, self.run.run_id, keys, retries)
-        if keys:
+    def reset(self, plan: Sequence[Reset]) -> None:
+        """Carry out a clear: instances back to be scheduled with fresh tries; the run is running again."""
+        instances.reset(self.conn, self.run.run_id, plan)
+        if plan:
             runs.set_state(self.conn, self.run.run_id, RunState.RUNNING, None)
 
     def finish(self, state: RunState) -> None:
