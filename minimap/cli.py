@@ -17,12 +17,11 @@ from typing import Any
 import click
 
 from minimap import api, defaults, service
+from minimap.api import RunRow, Store
 from minimap.exceptions import ClearError, MinimapError
 from minimap.execution.progress import Progress, summary
 from minimap.service.records import duration, iso
 from minimap.states import RunState, TIState
-from minimap.store.rows import RunRow, TryRow
-from minimap.store.storage import Store
 
 log = logging.getLogger("minimap")
 
@@ -317,18 +316,13 @@ def clear(
     indexes = list(dict.fromkeys(i for group in map_indexes for i in group))  # flattened, first mention first
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
-    if task_id is None and not indexes and states:
-        targets: list[api.ClearTarget] = list(api.task_order(store, target.run_id))
-    else:
-        targets = api.clear_targets(store, target.run_id, task_id, indexes)
-    only = [TIState(s) for s in states] or None
-    if not dry_run and not yes:
-        plan = api.clear(store, target.run_id, targets, only, downstream_all, dry_run=True)
-        done = [i for i in plan if i.state is TIState.SUCCESS]
-        if done and not _confirm_rerun(done):
-            click.echo("nothing was reset", err=True)
-            return EXIT_OK
-    reset = api.clear(store, target.run_id, targets, only, downstream_all, dry_run)
+    only = [TIState(s) for s in states]
+    targets = api.select_targets(store, target.run_id, task_id, indexes, only)
+    plan = api.plan_clear(store, target.run_id, targets, only or None, downstream_all)
+    if not dry_run and not yes and plan.succeeded and not _confirm_rerun(list(plan.succeeded)):
+        click.echo("nothing was reset", err=True)
+        return EXIT_OK
+    reset = plan.instances if dry_run else api.apply_clear(store, plan).instances
     verb = "would reset" if dry_run else "reset"
     click.echo(f"{verb} {len(reset)} instance{'s' * (len(reset) != 1)} of run {target.run_id}:", err=True)
     for i in reset:
@@ -387,14 +381,7 @@ def _counts(counts: dict[str, int]) -> str:
 def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> int:
     """List runs, newest first."""
     store = api.open_store(db_url)
-    found: list[service.RunSummary] = []
-    after = None
-    while len(found) < limit:  # pages of at most MAX_LIMIT runs, up to --limit
-        page = service.list_runs(store, dag_id=dag_id, after=after, limit=min(limit - len(found), service.MAX_LIMIT))
-        found += page.items
-        if page.next_after is None:
-            break
-        after = page.next_after
+    found = api.recent_runs(store, dag_id, limit)
     if as_json:
         click.echo(json.dumps([service.run_json(s.run) for s in found], indent=2))
         return EXIT_OK
@@ -431,9 +418,7 @@ def tasks(
     store = api.open_store(db_url)
     target = service.resolve_run(store, run_id, dag_id)
     found = service.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
-    tries: dict[tuple[str, int], list[TryRow]] = {}
-    for t in service.tries(store, target.run_id, task_id):
-        tries.setdefault((t.task_id, t.map_index), []).append(t)
+    tries = api.tries_by_instance(store, target.run_id, task_id)
     if as_json:
         listed = [service.instance_json(i, tries.get((i.task_id, i.map_index), [])) for i in found]
         click.echo(json.dumps(listed, indent=2))
