@@ -277,7 +277,7 @@ def _follow(store: Store, run_id: str) -> int:
 def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: int | None) -> int:
     """Drive an unfinished run to the end from the database alone; nothing that succeeded runs again."""
     store = api.open_store(db_url)
-    target = api.resolve_run(store, run_id, dag_id)
+    target = api.resumable(store, run_id, dag_id)
     click.echo(f"resuming run {target.run_id} of {target.dag_id} ({target.state})", err=True)
     return _drive(store, target, workers)
 

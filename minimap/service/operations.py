@@ -22,6 +22,7 @@ from minimap.execution.runner import drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
 from minimap.rules.expansion import ExpansionError, encode_args, expand
+from minimap.service.reads import resolve_run
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store import engine as db
@@ -119,6 +120,14 @@ def resume(
 ) -> RunState:
     """Drive an unfinished run to its end from the database alone; what succeeded is not run again."""
     return run_to_end(store, run_id, workers, on_progress)
+
+
+def resumable(store: Store, run_id: str | None = None, dag_id: str | None = None) -> RunRow:
+    """The run to resume (`run_id`, else the latest, of `dag_id` if given), refused (SnapshotError) when this
+    minimap cannot read the DAG snapshot stored with it."""
+    run = resolve_run(store, run_id, dag_id)
+    store.spec(run.run_id)
+    return run
 
 
 def task_order(store: Store, run_id: str) -> list[str]:

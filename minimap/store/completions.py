@@ -6,6 +6,7 @@ after the instance was reclaimed or handed back changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +18,7 @@ from minimap.store.rows import Completion
 from minimap.store.tables import task_instance, task_try
 
 ti = task_instance.c
+log = logging.getLogger(__name__)
 
 
 # THIS_TRY: this very attempt (bind parameters k_run_id, k_task_id, k_map_index, k_try_number), still running;
@@ -73,21 +75,35 @@ RECORD_PG = text(
     INSERT INTO task_try (run_id, task_id, map_index, try_number, state, started_at, ended_at, hostname, pid,
                           error_type, error_message, log, log_truncated)
     SELECT * FROM recorded
-    RETURNING run_id
+    RETURNING run_id, task_id, map_index
     """
 )
 
 
 def record(conn: Connection, is_postgres: bool, worker_id: str, done: Sequence[Completion]) -> int:
-    """Record ended attempts this worker still holds; how many were recorded."""
+    """Record ended attempts this worker still holds; how many were recorded. The others are logged as ignored."""
     if is_postgres:  # one round trip: update the instances and insert their tries
         rows = [{**_complete_params(worker_id, c), **_try_extra(c)} for c in done]
         arrays = {name: [r[name] for r in rows] for name in rows[0] if name != "k_worker_id"}
-        return len(conn.execute(RECORD_PG, {**arrays, "worker_id": worker_id}).all())
-    kept = [c for c in done if conn.execute(COMPLETE_ONE, _complete_params(worker_id, c)).rowcount]
-    if kept:
-        conn.execute(insert(task_try), [try_row(worker_id, c) for c in kept])
+        recorded = {tuple(r) for r in conn.execute(RECORD_PG, {**arrays, "worker_id": worker_id})}
+        kept = [c for c in done if c.claimed.key in recorded]
+    else:
+        kept = [c for c in done if conn.execute(COMPLETE_ONE, _complete_params(worker_id, c)).rowcount]
+        if kept:
+            conn.execute(insert(task_try), [try_row(worker_id, c) for c in kept])
+    if len(kept) < len(done):
+        _ignored(worker_id, [c for c in done if c not in kept])
     return len(kept)
+
+
+def _ignored(worker_id: str, late: Sequence[Completion]) -> None:
+    """A report for an attempt this worker no longer holds (reclaimed as lost, handed back, or already recorded)."""
+    for c in late:
+        k = c.claimed
+        log.warning(
+            "run %s: %s[%s] try %s ended %s on worker %s, which no longer holds it: that report is ignored",
+            k.run_id, k.task_id, k.map_index, k.try_number, c.state.value, worker_id,
+        )  # fmt: skip
 
 
 def _naive(t: datetime | None) -> datetime | None:
