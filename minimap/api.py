@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from minimap.exceptions import ClearError, DatabaseError, DefinitionError, MinimapError, NotFoundError
 from minimap.rules.clearing import Instance
+from minimap.service.cursors import CursorError
 from minimap.service.operations import (
     ClearPlan,
     ClearTarget,
@@ -31,7 +32,6 @@ from minimap.service.operations import (
 )
 from minimap.service.reads import (
     MAX_LIMIT,
-    CursorError,
     get_run,
     instance_detail,
     instances,

@@ -104,7 +104,7 @@ def state_option(help_text: str) -> Callable[..., Any]:
     )
 
 
-class IndexList(click.ParamType):
+class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it fails on older click at run time
     """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
 
     name = "N[,N|A-B...]"

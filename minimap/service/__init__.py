@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from minimap.service.cursors import CursorError
 from minimap.service.reads import (
     MAX_LIMIT,
-    CursorError,
     get_run,
     instance_detail,
     instances,
