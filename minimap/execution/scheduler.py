@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from minimap.rules.decisions import FinishRun, Prepare, Settle, decide, successes_needed
 from minimap.rules.expansion import ExpansionError, Lazy, call_kwargs, encode_args, iter_expand, lazy_refs
+from minimap.rules.mapping import plan_expansion
 from minimap.snapshot import DagSpec, TaskSpec
 from minimap.states import RunState, TIState
 from minimap.store.storage import RunTx, Store
@@ -75,7 +76,8 @@ class Scheduler:
             if task.mapped:
                 args = [encode_args(kw) for kw in iter_expand(task, values)]
                 log.info("run %s: task %s expands to %d instances", tx.run.run_id, task.task_id, len(args))
-                tx.expand(task.task_id, args, task.retries + 1)
+                plan = plan_expansion(tx.expansion_state(task.task_id), args)
+                tx.apply_expansion(task.task_id, plan, args, task.retries + 1)
                 self.expanded += len(args)
             else:
                 kwargs = {**call_kwargs(task, values), **{k: Lazy(t) for k, t in lazy.items()}}

@@ -184,7 +184,7 @@ def decode_args(
     if not text:
         return {}
     doc = json.loads(text)
-    kwargs = _apply(doc["kw"], doc.get("fx", ()), fns)
+    kwargs: dict[str, Any] = _apply(doc["kw"], doc.get("fx", ()), fns)
     for name, task_id in doc.get("lazy", {}).items():
         if lazy is None:
             raise ExpansionError(f"argument {name} is the output of task {task_id}: only a worker can read it")

@@ -7,7 +7,7 @@ exchange took 3.9 ms, ~70 % of it waiting on the server between statements that 
 
 Raw psycopg on the connection SQLAlchemy holds (same transaction); the statements are the ones `storage.py`
 names, written once here as SQL with their locks and indexes:
-- record: the primary key finds each attempt; `state = 'running' AND try_number AND worker_id` guard it.
+- record: completions.RECORD_PG (the primary key; `state = 'running' AND try_number AND worker_id` guard it).
 - lock: `pg_advisory_xact_lock` serialises claims (the caps' critical section), released at COMMIT.
 - read: the partial indexes on running, queued and up_for_retry instances (migration 0006).
 - claim: the primary key; `state IN (queued, up_for_retry)` makes a repeated claim change nothing.
@@ -15,43 +15,20 @@ names, written once here as SQL with their locks and indexes:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
 
 from sqlalchemy import Connection
 
 from minimap.rules.claims import Slot
-from minimap.states import TIState
+from minimap.store import completions
 from minimap.store.rows import Completion
 
-CLAIM_LOCK = 720_302  # the key storage.py's claims take
+CLAIM_LOCK = 720_302  # claims.CLAIM_LOCK_KEY (claims.py imports this module)
 
-RECORD = """
-WITH v AS (
-    SELECT * FROM unnest(
-        %(run_id)s::text[], %(task_id)s::text[], %(map_index)s::int[], %(try_number)s::int[], %(state)s::text[],
-        %(result)s::text[], %(label)s::text[], %(error)s::text[], %(ended_at)s::timestamp[],
-        %(next_retry_at)s::timestamp[], %(try_state)s::text[], %(error_type)s::text[], %(error_message)s::text[],
-        %(log)s::text[], %(log_truncated)s::boolean[]
-    ) AS v(run_id, task_id, map_index, try_number, state, result, label, error, ended_at, next_retry_at,
-           try_state, error_type, error_message, log, log_truncated)
-), recorded AS (
-    -- only attempts this worker still holds: a late or repeated report changes nothing
-    UPDATE task_instance AS t
-    SET state = v.state, result = v.result, label = v.label, error = v.error,
-        ended_at = v.ended_at, next_retry_at = v.next_retry_at
-    FROM v
-    WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.map_index = v.map_index
-      AND t.state = 'running' AND t.try_number = v.try_number AND t.worker_id = %(worker_id)s
-    RETURNING t.run_id, t.task_id, t.map_index, v.try_number, v.try_state, t.started_at, v.ended_at,
-              t.hostname, t.pid, v.error_type, v.error_message, v.log, v.log_truncated
-)
-INSERT INTO task_try (run_id, task_id, map_index, try_number, state, started_at, ended_at, hostname, pid,
-                      error_type, error_message, log, log_truncated)
-SELECT * FROM recorded
-RETURNING run_id
-"""
+# completions.RECORD_PG with psycopg's placeholders: one statement records the batch and inserts its tries.
+RECORD = re.sub(r"(?<!:):(\w+)", r"%(\1)s", completions.RECORD_PG.text)
 
 _ONE_RUN = "AND run_id = %(run_id)s"
 SLOTS = """
@@ -82,26 +59,6 @@ def naive(t: datetime | None) -> datetime | None:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
 
-def record_arrays(worker_id: str, done: Sequence[Completion]) -> dict[str, Any]:
-    """The ended attempts as one array per column (one statement records them all)."""
-    cols: dict[str, list[Any]] = {k: [] for k in (
-        "run_id", "task_id", "map_index", "try_number", "state", "result", "label", "error", "ended_at",
-        "next_retry_at", "try_state", "error_type", "error_message", "log", "log_truncated")}  # fmt: skip
-    failed = TIState.FAILED.value
-    for c in done:
-        k = c.claimed
-        state = c.state.value
-        for name, value in (
-            ("run_id", k.run_id), ("task_id", k.task_id), ("map_index", k.map_index),
-            ("try_number", k.try_number), ("state", state), ("result", c.result), ("label", c.label),
-            ("error", c.error_line), ("ended_at", naive(c.ended_at)), ("next_retry_at", naive(c.next_retry_at)),
-            ("try_state", failed if c.state is TIState.UP_FOR_RETRY else state), ("error_type", c.error_type),
-            ("error_message", c.error_message), ("log", c.log), ("log_truncated", c.log_truncated),
-        ):  # fmt: skip
-            cols[name].append(value)
-    return {**cols, "worker_id": worker_id}
-
-
 def record_lock_read(
     conn: Connection, worker_id: str, done: Sequence[Completion], want: int, run_id: str | None, now: datetime
 ) -> tuple[int, list[Slot], list[Slot]]:
@@ -113,11 +70,11 @@ def record_lock_read(
     assert raw is not None
     slots_sql = SLOTS.format(only=_ONE_RUN if run_id is not None else "")
     with raw.pipeline():
-        rec = raw.execute(RECORD, record_arrays(worker_id, done)) if done else None
+        rec = raw.execute(RECORD, completions.record_pg_params(worker_id, done)) if done else None
         if want > 0:
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
             read = raw.execute(slots_sql, {"queued": 2 * want, "retries": want, "now": naive(now), "run_id": run_id})
-    recorded = len(rec.fetchall()) if rec is not None else 0
+    recorded = completions.kept(worker_id, done, {tuple(r) for r in rec.fetchall()}) if rec is not None else 0
     running: list[Slot] = []
     ready: list[Slot] = []
     if want > 0:
