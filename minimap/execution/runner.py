@@ -16,6 +16,7 @@ from minimap.execution.worker import Worker, pid_alive
 from minimap.rules.backoff import Backoff
 from minimap.states import RunState
 from minimap.store.storage import Store
+from minimap.store.wakeups import SCHEDULE, WORK, Listener
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +141,21 @@ def drive(
 def serve_scheduler(store: Store, stop: Stop, hostname: str) -> None:
     """Schedule every unfinished run until `stop` is requested."""
     loop = SchedulerLoop(store, hostname)
+    listener = Listener(store.engine, SCHEDULE)  # woken by workers whose queue ran dry (polling is the fallback)
     log.info("scheduler started on %s", store.url)
     while not stop.requested:
         for run_id in loop.unfinished():
             if stop.requested:
                 break
             loop.tick(run_id)
-        time.sleep(POLL_INTERVAL)
+        listener.wait(POLL_INTERVAL)
+    listener.close()
     log.info("scheduler stopped")
 
 
 def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, parallelism: int | None = None) -> None:
     """Claim and run instances of any run until `stop`; then finish within `grace` s and hand back the rest."""
-    worker = Worker(store, concurrency, parallelism)
+    worker = Worker(store, concurrency, parallelism, listener=Listener(store.engine, WORK))
     worker.start()
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
     while not stop.requested:

@@ -11,6 +11,7 @@ from minimap.rules.mapping import plan_expansion
 from minimap.snapshot import DagSpec, TaskSpec
 from minimap.states import RunState, TIState
 from minimap.store.storage import RunTx, Store
+from minimap.store.wakeups import WORK
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Scheduler:
         with self.store.scheduling(run_id) as tx:
             if tx.run.state is not RunState.RUNNING:
                 return tx.run.state
+            queued = False
             for _ in range(2 * len(spec.tasks) + 2):  # each pass settles at least one task, or stops
                 counts = tx.decision_counts(lambda partial: successes_needed(spec, partial))
                 actions = decide(spec, counts)
@@ -57,6 +59,9 @@ class Scheduler:
                     break
                 for action in actions:
                     if isinstance(action, Prepare):
+                        if not queued:  # one notification per pass, sent when the pass commits
+                            tx.notify(WORK)
+                            queued = True
                         self._prepare(tx, spec, spec.tasks[action.task_id])
                     elif isinstance(action, Settle):
                         log.info("run %s: task %s is %s", run_id, action.task_id, action.state)

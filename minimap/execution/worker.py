@@ -16,8 +16,10 @@ from minimap.exceptions import DatabaseError
 from minimap.execution.executor import Job, Outcome, TaskProcess
 from minimap.rules.backoff import Backoff
 from minimap.states import TIState
+from minimap.store import wakeups
 from minimap.store.rows import Claimed, Completion, utcnow
 from minimap.store.storage import Store
+from minimap.store.wakeups import Listener
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,19 @@ def pid_alive(pid: int) -> bool:
 class Worker:
     """Runs up to `slots` attempts at once, each in its own task process."""
 
-    def __init__(self, store: Store, slots: int, parallelism: int | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        slots: int,
+        parallelism: int | None = None,
+        run_id: str | None = None,
+        listener: Listener | None = None,  # a daemon's: woken by schedulers, and wakes them when the queue runs dry
+    ) -> None:
         self.store = store
         self.slots = max(1, slots)
         self.parallelism = parallelism or PARALLELISM
         self.run_id = run_id  # claim only this run's instances (as `minimap run` does)
+        self.listener = listener
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self.worker_id = f"{self.hostname}:{self.pid}:{uuid.uuid4().hex[:8]}"
@@ -85,6 +95,8 @@ class Worker:
             n = self.store.hand_back(self.worker_id, running, reason)
             log.warning("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
         self.store.heartbeat(self.worker_id, state="stopped")
+        if self.listener is not None:
+            self.listener.close()
 
     # --- one round ---------------------------------------------------------------------------
 
@@ -108,8 +120,9 @@ class Worker:
         if not (self.pending or want or heartbeat):
             return 0
         done = self.pending
+        wake = wakeups.SCHEDULE if self.listener is not None and self.starved and done else None
         _, claimed = self.store.exchange(
-            self.worker_id, self.hostname, self.pid, done, want, self.parallelism, self.run_id
+            self.worker_id, self.hostname, self.pid, done, want, self.parallelism, self.run_id, notify=wake
         )
         self.pending = []
         if heartbeat:
@@ -189,14 +202,22 @@ class Worker:
         busy = [p for p in self.procs if p.busy]
         if self.pending and self.db.ready:
             timeout = 0.0  # something to record: go round at once
+        listener = self.listener
         if not busy:
-            if timeout:
+            if timeout and listener is not None:
+                if listener.wait(timeout):
+                    self.nudge()  # a scheduler queued work
+            elif timeout:
                 time.sleep(timeout)
             return 0
         deadlines = [p.deadline for p in busy if p.deadline is not None]
         if deadlines:
             timeout = max(0.0, min(timeout, min(deadlines) - time.monotonic()))
-        ready = set(wait([p.conn for p in busy] + [p.process.sentinel for p in busy], timeout))
+        waited: list[Any] = [p.conn for p in busy] + [p.process.sentinel for p in busy]
+        fd = listener.fileno() if listener is not None else -1
+        ready = set(wait(waited + ([fd] if fd >= 0 else []), timeout))
+        if fd in ready and listener is not None and listener.drain():
+            self.nudge()  # a scheduler queued work
         now = time.monotonic()
         before = len(self.pending)
         for p in busy:

@@ -12,7 +12,7 @@ from minimap.rules.decisions import Counts
 from minimap.rules.mapping import Existing, ExpansionPlan
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
-from minimap.store import instances, runs
+from minimap.store import instances, runs, wakeups
 from minimap.store.rows import RunRow, utcnow
 
 _COUNTED = [s for s in TIState if s not in (TIState.SUCCESS, TIState.QUEUED)]
@@ -74,6 +74,10 @@ class RunTx:
         instances.reset(self.conn, self.run.run_id, plan)
         if plan:
             runs.set_state(self.conn, self.run.run_id, RunState.RUNNING, None)
+
+    def notify(self, channel: str) -> None:
+        """Wake the processes listening on `channel` when this pass commits (store/wakeups.py)."""
+        wakeups.notify(self.conn, channel)
 
     def finish(self, state: RunState) -> None:
         runs.set_state(self.conn, self.run.run_id, state, utcnow())

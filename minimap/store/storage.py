@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
-from minimap.store import claims, completions, instances, leases, maintenance, pipelined, runs
+from minimap.store import claims, completions, instances, leases, maintenance, pipelined, runs, wakeups
 from minimap.store.engine import mask, short
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, utcnow
 from minimap.store.scheduling import RunTx
@@ -154,10 +154,12 @@ class Store:
         want: int,
         parallelism: int,
         run_id: str | None = None,
+        notify: str | None = None,
     ) -> tuple[int, list[Claimed]]:
         """Record ended attempts and claim up to `want` more, in one transaction: (recorded, claimed).
 
-        Safe to repeat after a failed commit: an attempt already recorded is no longer `running`.
+        Safe to repeat after a failed commit: an attempt already recorded is no longer `running`. `notify`: a
+        channel (store/wakeups.py) to notify when this commits, if something was recorded.
         """
         if not done and want <= 0:
             return 0, []
@@ -175,6 +177,8 @@ class Store:
                 if want > 0
                 else []
             )
+            if notify and recorded:
+                wakeups.notify(conn, notify)
         self.recorded += recorded
         return recorded, claimed
 
