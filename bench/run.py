@@ -226,13 +226,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip N = 100,000 and run fewer latency repeats")
     parser.add_argument("--only", choices=["fanout", "latency", "scaleout", "profile"], help="run one scenario")
+    parser.add_argument("--sizes", help="fan-out sizes, comma-separated (default 1000,10000,100000)")
+    parser.add_argument("--repeat", type=int, default=1, help="run each fan-out this many times (medians compare)")
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(",")]
     started = time.time()
     for backend in ("sqlite", "postgres"):
         if args.only in (None, "fanout"):
             for n in sizes:
-                fanout(backend, n)
+                for _ in range(args.repeat):
+                    fanout(backend, n)
         if args.only in (None, "latency"):
             latency(backend, 8 if args.quick else 20)
         if args.only == "profile":  # not part of the default set: py-spy must be installed
