@@ -113,10 +113,21 @@ def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> di
 
 def _drive(store: Store, run: RunRow, workers: int | None) -> int:
     """Drive `run` to its end with live progress; print the summary; the exit code for its state."""
+    from minimap.execution.runner import Stop, Stopped
+
     progress = Progress(store, run.run_id)
     started = time.monotonic()
+    stop = Stop().install()  # SIGTERM or Ctrl-C: let running attempts finish briefly, hand back the rest
     try:
-        state = api.run_to_end(store, run.run_id, workers, on_progress=progress)
+        state = api.run_to_end(store, run.run_id, workers, on_progress=progress, stop=stop)
+    except Stopped as e:
+        back = f", {e.handed_back} unfinished attempt{'s' * (e.handed_back != 1)} handed back" if e.handed_back else ""
+        click.echo(
+            f"\nstopped by {e.stop.name}: run {run.run_id} is unfinished{back}; "
+            f"`minimap resume --run-id {shlex.quote(run.run_id)}` carries on",
+            err=True,
+        )
+        return e.stop.exit_code
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted: run {run.run_id} is unfinished; `minimap resume --run-id {shlex.quote(run.run_id)}` "
@@ -124,6 +135,8 @@ def _drive(store: Store, run: RunRow, workers: int | None) -> int:
             err=True,
         )
         return EXIT_INTERRUPTED
+    finally:
+        stop.uninstall()
     progress(final=True)
     click.echo(summary(store, run.run_id, state, time.monotonic() - started))
     return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
@@ -413,8 +426,8 @@ def scheduler(db_url: str | None) -> int:
 @click.option(
     "--grace-period",
     type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
+    default=defaults.STOP_GRACE,
+    show_default="MINIMAP_STOP_GRACE, else 8",
     help="Seconds to let attempts finish after SIGTERM before handing them back.",
 )
 @common

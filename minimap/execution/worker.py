@@ -69,8 +69,8 @@ class Worker:
     def busy(self) -> int:
         return sum(1 for p in self.procs if p.busy)
 
-    def shutdown(self, reason: str) -> None:
-        """Stop every task process; hand attempts still under way back to the queue."""
+    def shutdown(self, reason: str) -> int:
+        """Stop every task process; hand attempts still under way back to the queue: how many were."""
         if self.pending:
             self.store.complete(self.worker_id, self.pending)
             self.pending = []
@@ -81,10 +81,11 @@ class Worker:
             else:
                 p.stop()
         self.procs = []
-        if running:
-            n = self.store.hand_back(self.worker_id, running, reason)
-            log.warning("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
+        n = self.store.hand_back(self.worker_id, running, reason) if running else 0
+        if n:
+            log.info("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
         self.store.heartbeat(self.worker_id, state="stopped")
+        return n
 
     # --- one round ---------------------------------------------------------------------------
 
