@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from minimap.defaults import LEASE_TIMEOUT, POLL_INTERVAL, STOP_GRACE
+from minimap.defaults import LEASE_TIMEOUT, MAX_LOST_ATTEMPTS, POLL_INTERVAL, STOP_GRACE
 from minimap.exceptions import DatabaseError
 from minimap.execution.scheduler import FINISHED_RUN, Scheduler
 from minimap.execution.worker import Worker, pid_alive
@@ -101,7 +101,7 @@ class SchedulerLoop:
             return None
         try:
             if time.monotonic() >= self.next_reclaim:
-                for line in self.store.reclaim_lost(LEASE_TIMEOUT, self.hostname, pid_alive):
+                for line in self.store.reclaim_lost(LEASE_TIMEOUT, self.hostname, pid_alive, MAX_LOST_ATTEMPTS):
                     log.warning("reclaimed %s", line)
                 self.next_reclaim = time.monotonic() + RECLAIM_INTERVAL
             state = self.scheduler.tick(run_id)

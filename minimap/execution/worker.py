@@ -7,13 +7,14 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import wait
 from typing import Any
 
 from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
 from minimap.execution.executor import Job, Outcome, TaskProcess
+from minimap.rules import attempts
 from minimap.rules.backoff import Backoff
 from minimap.states import TIState
 from minimap.store.rows import Claimed, Completion, utcnow
@@ -222,11 +223,9 @@ class Worker:
 
     def _completion(self, c: Claimed, o: Outcome) -> Completion:
         now = utcnow()
-        state = {"success": TIState.SUCCESS, "skipped": TIState.SKIPPED}.get(o.kind, TIState.FAILED)
-        next_at = None
-        if o.kind == "failed" and c.try_number < c.max_tries:
-            delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
-            state, next_at = TIState.UP_FOR_RETRY, now + timedelta(seconds=delay)
+        delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
+        ending = attempts.finished(o.kind, c.try_number, c.max_tries, now, delay)
+        state, next_at = ending.state, ending.next_retry_at
         if state in (TIState.FAILED, TIState.UP_FOR_RETRY):
             log.info(
                 "%s[%d] try %d %s: %s: %s", c.task_id, c.map_index, c.try_number, state, o.error_type, o.error_message

@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from itertools import groupby
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from minimap.exceptions import DatabaseError, NotFoundError
+from minimap.rules import attempts
 from minimap.rules.claims import Slot, pick
 from minimap.rules.expansion import MISSING
 from minimap.snapshot import DagSpec
@@ -371,26 +372,30 @@ class Store:
     def hand_back(self, worker_id: str, claimed: Iterable[Claimed], reason: str) -> int:
         """Return unfinished attempts to the queue without using up a try (the try is recorded as failed)."""
         now = utcnow()
+        ending = attempts.handed_back(reason)
         done = []
         with self._tx() as conn:
             for k in claimed:
                 res = conn.execute(
                     update(task_instance)
                     .where(_attempt(k.run_id, k.task_id, k.map_index, k.try_number, worker_id))
-                    .values(state=TIState.QUEUED.value, max_tries=ti.max_tries + 1, error=reason, queued_at=now)
+                    .values(**_ending_values(ending, now))
                 )
                 if res.rowcount:
-                    c = Completion(k, TIState.FAILED, now, error_type="Interrupted", error_message=reason)
+                    c = Completion(k, ending.try_state, now, error_type=attempts.HANDED_BACK, error_message=reason)
                     done.append(self._try_row(worker_id, c))
             if done:
                 conn.execute(insert(task_try), done)
         return len(done)
 
-    def reclaim_lost(self, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool]) -> list[str]:
-        """Fail (or send to retry) attempts whose worker stopped heartbeating; a description of each.
+    def reclaim_lost(
+        self, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool], max_lost: int = 3
+    ) -> list[str]:
+        """Queue again (or, after `max_lost` in a row, fail) attempts whose worker is lost; a line for each.
 
         A worker is lost when its last heartbeat is older than `lease_timeout`, or at once when it ran on
-        this host and its process no longer exists.
+        this host and its process no longer exists. Its death says nothing about the task: no retry is spent
+        (see minimap.rules.attempts).
         """
         now = utcnow()
         found: list[str] = []
@@ -401,59 +406,54 @@ class Store:
                     ti.task_id,
                     ti.map_index,
                     ti.try_number,
-                    ti.max_tries,
                     ti.started_at,
                     ti.worker_id,
                     wk.hostname,
                     wk.pid,
                     wk.heartbeat_at,
-                )
+                )  # fmt: skip
                 .select_from(task_instance.outerjoin(worker, wk.worker_id == ti.worker_id))
                 .where(ti.state == TIState.RUNNING.value)
             )
             tries = []
-            for r in conn.execute(q):
+            for r in conn.execute(q).all():
                 stale = r.heartbeat_at is None or (now - r.heartbeat_at).total_seconds() > lease_timeout
                 gone = r.hostname == hostname and r.pid is not None and not is_alive(r.pid)
                 if not (stale or gone):
                     continue
                 who = f"{r.hostname}:{r.pid}" if r.hostname else str(r.worker_id)
-                reason = (
-                    f"worker {who} is gone (its process no longer exists)"
-                    if gone
-                    else f"worker {who} stopped heartbeating"
-                )
-                retry = r.try_number < r.max_tries
-                spec = self.spec(r.run_id, conn)
-                delay = spec.tasks[r.task_id].retry_delay_after(r.try_number) if retry else 0
+                reason = f"worker {who} is gone (its process no longer exists)" if gone else (
+                    f"worker {who} stopped heartbeating"
+                )  # fmt: skip
+                earlier = conn.execute(
+                    select(tr.error_type)
+                    .where(tr.run_id == r.run_id, tr.task_id == r.task_id, tr.map_index == r.map_index)
+                    .order_by(tr.try_number.desc())
+                ).scalars()
+                ending = attempts.lost(reason, attempts.lost_in_a_row(earlier), max_lost)
                 res = conn.execute(
                     update(task_instance)
                     .where(_attempt(r.run_id, r.task_id, r.map_index, r.try_number))
-                    .values(
-                        state=(TIState.UP_FOR_RETRY if retry else TIState.FAILED).value,
-                        error=f"WorkerLost: {reason}",
-                        ended_at=now,
-                        next_retry_at=now + timedelta(seconds=delay) if retry else None,
-                    )
+                    .values(**_ending_values(ending, now))
                 )
                 if res.rowcount:
-                    found.append(f"{r.task_id}[{r.map_index}] try {r.try_number} of run {r.run_id}: {reason}")
+                    found.append(f"{r.task_id}[{r.map_index}] try {r.try_number} of run {r.run_id}: {ending.error}")
                     tries.append(
                         {
                             "run_id": r.run_id,
                             "task_id": r.task_id,
                             "map_index": r.map_index,
                             "try_number": r.try_number,
-                            "state": TIState.FAILED.value,
+                            "state": ending.try_state.value,
                             "started_at": r.started_at,
                             "ended_at": now,
                             "hostname": r.hostname,
                             "pid": r.pid,
-                            "error_type": "WorkerLost",
+                            "error_type": attempts.WORKER_LOST,
                             "error_message": reason,
                             "log": None,
                             "log_truncated": False,
-                        }
+                        }  # fmt: skip
                     )
             if tries:
                 conn.execute(insert(task_try), tries)
@@ -544,6 +544,18 @@ def _attempt(run_id: Any, task_id: Any, map_index: Any, try_number: Any, worker_
         ti.try_number == try_number,
         *held,
     )
+
+
+def _ending_values(ending: attempts.Ending, now: datetime) -> dict[str, Any]:
+    """The instance's columns after an attempt ended so (minimap.rules.attempts decides which ending)."""
+    values: dict[str, Any] = {"state": ending.state.value, "error": ending.error, "next_retry_at": ending.next_retry_at}
+    if ending.state is TIState.QUEUED:
+        values["queued_at"] = now  # back in the queue at once: no retry delay
+    else:
+        values["ended_at"] = now
+    if not ending.spent:
+        values["max_tries"] = ti.max_tries + 1  # the claim counted a try; this attempt gives it back
+    return values
 
 
 def _naive(t: datetime | None) -> datetime | None:
