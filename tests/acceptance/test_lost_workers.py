@@ -12,15 +12,25 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from minimap import api
 from minimap.states import RunState, TIState
 from minimap.store.storage import Store
-from tests.acceptance.test_daemons import Processes, finished, procs, wait_for  # noqa: F401 -- procs: a fixture
+from tests.acceptance.test_daemons import Processes, finished, wait_for
 from tests.conftest import DAGS, ROOT, ledger, minimap_cli
 
 KILLS = str(DAGS / "kills_worker.py")
+
+
+@pytest.fixture
+def procs(db_url: str, tmp_path: Path) -> Iterator[Processes]:
+    p = Processes(db_url, tmp_path)
+    yield p
+    p.stop_all()
 
 
 def ran(flags: Path) -> Counter[str]:
