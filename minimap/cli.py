@@ -100,6 +100,9 @@ def state_option(help_text: str) -> Callable[..., Any]:
     )
 
 
+MAX_INDEX = 2**31 - 1  # map indexes and try numbers are 32-bit integers in the database
+
+
 class IndexList(click.ParamType):
     """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
 
@@ -117,6 +120,8 @@ class IndexList(click.ParamType):
             low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
             if high < low:
                 self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
+            if high > MAX_INDEX:
+                self.fail(f"{high} is past the largest map index ({MAX_INDEX:,})", param, ctx)
             if high - low >= self.MOST:
                 self.fail(f"the range {low}-{high} names more than {self.MOST:,} indexes", param, ctx)
             found.extend(range(low, high + 1))
@@ -475,8 +480,12 @@ def tasks(
 @main.command()
 @which_run
 @click.option("--task", "task_id", required=True, help="The task.")
-@click.option("--map-index", type=int, default=-1, show_default=True, help="The instance's index.")
-@click.option("--try", "try_number", type=int, help="Which try (default: the latest recorded).")
+@click.option(
+    "--map-index", type=click.IntRange(-1, MAX_INDEX), default=-1, show_default=True, help="The instance's index."
+)
+@click.option(
+    "--try", "try_number", type=click.IntRange(1, MAX_INDEX), help="Which try (default: the latest recorded)."
+)
 @common
 def logs(
     db_url: str | None, run_id: str | None, dag_id: str | None, task_id: str, map_index: int, try_number: int | None

@@ -106,6 +106,8 @@ class SchedulerLoop:
                 self.next_reclaim = time.monotonic() + RECLAIM_INTERVAL
             state = self.scheduler.tick(run_id)
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return None
         self.db.succeeded()
@@ -115,6 +117,8 @@ class SchedulerLoop:
         try:
             runs = [r.run_id for r in self.store.unfinished_runs()] if self.db.ready else []
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return []
         return runs
@@ -173,8 +177,10 @@ def drive(
             if on_progress is not None:
                 try:
                     on_progress()
-                except DatabaseError:
-                    pass  # progress is best effort; the loops above wait the outage out
+                except DatabaseError as e:
+                    if not e.transient:
+                        raise
+                    # progress is best effort; the loops above wait the outage out
         assert stop is not None
         let_finish(worker, stop, grace)
         state = loop.tick(run_id)  # what ended in the grace period may have finished the run
@@ -219,8 +225,14 @@ def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, paral
     worker = Worker(store, concurrency, parallelism)
     worker.start()
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
-    while not stop.requested:
-        worker.step(POLL_INTERVAL)
-    let_finish(worker, stop, grace)
-    _shutdown(worker, f"worker {worker.hostname}:{worker.pid} stopped ({stop.name}) before the attempt finished")
+    reason = f"worker {worker.hostname}:{worker.pid} stopped ({stop.name}) before the attempt finished"
+    try:
+        while not stop.requested:
+            worker.step(POLL_INTERVAL)
+        let_finish(worker, stop, grace)
+    except BaseException as e:  # a database that refuses us: stop the task processes and hand back what we can
+        reason = f"worker {worker.hostname}:{worker.pid} stopped ({type(e).__name__}) before the attempt finished"
+        raise
+    finally:
+        _shutdown(worker, reason)
     log.info("worker %s stopped", worker.worker_id)

@@ -71,10 +71,11 @@ class Worker:
         return sum(1 for p in self.procs if p.busy)
 
     def shutdown(self, reason: str) -> int:
-        """Stop every task process; hand attempts still under way back to the queue: how many were."""
-        if self.pending:
-            self.store.complete(self.worker_id, self.pending)
-            self.pending = []
+        """Stop every task process; hand attempts still under way back to the queue: how many were.
+
+        The processes go first, whatever the database does next: a task process ignores SIGTERM, so one left
+        behind would keep this process from exiting (multiprocessing joins it at exit).
+        """
         running = [p.job for p in self.procs if p.busy]
         for p in self.procs:
             if p.busy:
@@ -82,6 +83,9 @@ class Worker:
             else:
                 p.stop()
         self.procs = []
+        if self.pending:
+            self.store.complete(self.worker_id, self.pending)
+            self.pending = []
         n = self.store.hand_back(self.worker_id, running, reason) if running else 0
         if n:
             log.info("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
@@ -138,6 +142,8 @@ class Worker:
         try:
             result = fn()
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return None
         if self.db.succeeded():

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, not_, select, text, union_all, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.rules import attempts
@@ -26,7 +26,7 @@ from minimap.rules.claims import Slot, pick
 from minimap.rules.expansion import MISSING
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
-from minimap.store.engine import mask, short
+from minimap.store.engine import database_error, mask
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
 from minimap.store.tables import dag_run, task_instance, task_try, worker
 
@@ -65,8 +65,10 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except (OperationalError, InterfaceError) as e:  # the server went away, refused, or timed out
-            raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
+        except (DBAPIError, InterfaceError) as e:  # the server went away, timed out, or refused the statement
+            if isinstance(e, IntegrityError):
+                raise
+            raise database_error(self.url, e) from e
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -470,8 +472,8 @@ class Store:
             try:
                 with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("VACUUM task_instance"))
-            except (OperationalError, InterfaceError) as e:
-                raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
+            except DBAPIError as e:
+                raise database_error(self.url, e) from e
 
     def analyze(self) -> None:
         """Refresh the planner's statistics of task_instance (Postgres), after a large expansion.
