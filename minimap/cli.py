@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -16,16 +17,16 @@ from typing import Any
 import click
 
 from minimap import api, defaults, service
+from minimap.api import RunRow, Store
 from minimap.exceptions import ClearError, MinimapError
 from minimap.execution.progress import Progress, summary
 from minimap.service.records import duration, iso
 from minimap.states import RunState, TIState
-from minimap.store.rows import RunRow, TryRow
-from minimap.store.storage import Store
 
 log = logging.getLogger("minimap")
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130  # bad input: MinimapError.exit_code (2)
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command stopped by SIGPIPE (`minimap tasks | head`)
 
 
 def _global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,6 +70,9 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `minimap tasks | head`: the reader has what it wanted; no error to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the closed pipe
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as e:
             if debug:
                 raise
@@ -103,7 +107,7 @@ def state_option(help_text: str) -> Callable[..., Any]:
 MAX_INDEX = 2**31 - 1  # map indexes and try numbers are 32-bit integers in the database
 
 
-class IndexList(click.ParamType):
+class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it fails on older click at run time
     """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
 
     name = "N[,N|A-B...]"
@@ -116,7 +120,7 @@ class IndexList(click.ParamType):
         for part in str(value).split(","):
             m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
             if m is None:
-                self.fail(f"{part.strip()!r} is not an index or a range (e.g. 3,7,10-12)", param, ctx)
+                self.fail(f"{part.strip()!r} is not a valid integer or range (e.g. 3,7,10-12)", param, ctx)
             low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
             if high < low:
                 self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
@@ -291,7 +295,7 @@ def _follow(store: Store, run_id: str) -> int:
 def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: int | None) -> int:
     """Drive an unfinished run to the end from the database alone; nothing that succeeded runs again."""
     store = api.open_store(db_url)
-    target = api.resolve_run(store, run_id, dag_id)
+    target = api.resumable(store, run_id, dag_id)
     click.echo(f"resuming run {target.run_id} of {target.dag_id} ({target.state})", err=True)
     return _drive(store, target, workers)
 
@@ -330,18 +334,13 @@ def clear(
     indexes = list(dict.fromkeys(i for group in map_indexes for i in group))  # flattened, first mention first
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
-    if task_id is None and not indexes and states:
-        targets: list[api.ClearTarget] = list(api.task_order(store, target.run_id))
-    else:
-        targets = api.clear_targets(store, target.run_id, task_id, indexes)
-    only = [TIState(s) for s in states] or None
-    if not dry_run and not yes:
-        plan = api.clear(store, target.run_id, targets, only, downstream_all, dry_run=True)
-        done = [i for i in plan if i.state is TIState.SUCCESS]
-        if done and not _confirm_rerun(done):
-            click.echo("nothing was reset", err=True)
-            return EXIT_OK
-    reset = api.clear(store, target.run_id, targets, only, downstream_all, dry_run)
+    only = [TIState(s) for s in states]
+    targets = api.select_targets(store, target.run_id, task_id, indexes, only)
+    plan = api.plan_clear(store, target.run_id, targets, only or None, downstream_all)
+    if not dry_run and not yes and plan.succeeded and not _confirm_rerun(list(plan.succeeded)):
+        click.echo("nothing was reset", err=True)
+        return EXIT_OK
+    reset = plan.instances if dry_run else api.apply_clear(store, plan).instances
     verb = "would reset" if dry_run else "reset"
     click.echo(f"{verb} {len(reset)} instance{'s' * (len(reset) != 1)} of run {target.run_id}:", err=True)
     for i in reset:
@@ -400,14 +399,7 @@ def _counts(counts: dict[str, int]) -> str:
 def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> int:
     """List runs, newest first."""
     store = api.open_store(db_url)
-    found: list[service.RunSummary] = []
-    after = None
-    while len(found) < limit:  # pages of at most MAX_LIMIT runs, up to --limit
-        page = service.list_runs(store, dag_id=dag_id, after=after, limit=min(limit - len(found), service.MAX_LIMIT))
-        found += page.items
-        if page.next_after is None:
-            break
-        after = page.next_after
+    found = api.recent_runs(store, dag_id, limit)
     if as_json:
         click.echo(json.dumps([service.run_json(s.run) for s in found], indent=2))
         return EXIT_OK
@@ -444,9 +436,7 @@ def tasks(
     store = api.open_store(db_url)
     target = service.resolve_run(store, run_id, dag_id)
     found = service.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
-    tries: dict[tuple[str, int], list[TryRow]] = {}
-    for t in service.tries(store, target.run_id, task_id):
-        tries.setdefault((t.task_id, t.map_index), []).append(t)
+    tries = api.tries_by_instance(store, target.run_id, task_id)
     if as_json:
         listed = [service.instance_json(i, tries.get((i.task_id, i.map_index), [])) for i in found]
         click.echo(json.dumps(listed, indent=2))
