@@ -96,14 +96,18 @@ class Worker:
 
     def step(self, timeout: float, claim: bool = True) -> int:
         """Record what ended and claim into the free slots (one transaction), then wait up to `timeout` s for
-        attempts to end; how many ended attempts were recorded.
+        attempts to end and record those at once (with the next claims); how many ended attempts were recorded.
 
         The longer an exchange takes, the more attempts end meanwhile and go into the next one: batches grow
         with the load. A database error is absorbed: outcomes stay pending until the database answers again.
         """
         recorded = self._guarded(lambda: self._exchange(claim)) if self.db.ready else None
         # Recorded something and found nothing to claim: the scheduler may have work now, so don't wait here.
-        self.collect(0.0 if recorded and self.starved else timeout)
+        ended = self.collect(0.0 if recorded and self.starved else timeout)
+        if ended and self.db.ready:
+            # Record at once, with the claims into the freed slots: an outcome held only in memory is what a
+            # kill loses (and runs again), and the caller may next spend a while in a scheduling pass.
+            recorded = (recorded or 0) + (self._guarded(lambda: self._exchange(claim)) or 0)
         return recorded or 0
 
     def _exchange(self, claim: bool) -> int:
