@@ -55,3 +55,7 @@ STATEMENT_TIMEOUT = _float("MINIMAP_STATEMENT_TIMEOUT", 300.0)
 STOP_GRACE = _float("MINIMAP_STOP_GRACE", 8.0)
 #: Attempts in a row an instance may lose to a dead worker before it fails (a task that kills its worker each time).
 MAX_LOST_ATTEMPTS = int(_float("MINIMAP_MAX_LOST_ATTEMPTS", 3, minimum=1))
+#: A run-wide pass (a scheduling pass, a progress count: both read every instance of the run) waits at least this
+#: many times its own duration before the next one, unless there is work only it can make ready: so at a million
+#: instances, passes take a bounded share of the time instead of most of it.
+PASS_SHARE = 10.0

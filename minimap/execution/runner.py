@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from minimap.defaults import LEASE_TIMEOUT, MAX_LOST_ATTEMPTS, POLL_INTERVAL, STOP_GRACE
+from minimap.defaults import LEASE_TIMEOUT, MAX_LOST_ATTEMPTS, PASS_SHARE, POLL_INTERVAL, STOP_GRACE
 from minimap.exceptions import DatabaseError
 from minimap.execution.scheduler import FINISHED_RUN, Scheduler
 from minimap.execution.worker import Worker, pid_alive
@@ -94,9 +94,11 @@ class SchedulerLoop:
         self.scheduler = Scheduler(store)
         self.db = Backoff("scheduler: database")
         self.next_reclaim = 0.0
+        self.next_pass: dict[str, float] = {}  # run_id -> when a pass that is not urgent may come
 
-    def tick(self, run_id: str) -> RunState | None:
-        """One pass over `run_id` (after a reclaim when due); None while the database is away."""
+    def tick(self, run_id: str, urgent: bool = True) -> RunState | None:
+        """One pass over `run_id` (after a reclaim when due); None while the database is away, or when the pass
+        is not `urgent` and the last one over this run was too recent (see PASS_SHARE)."""
         if not self.db.ready:
             return None
         try:
@@ -104,7 +106,11 @@ class SchedulerLoop:
                 for line in self.store.reclaim_lost(LEASE_TIMEOUT, self.hostname, pid_alive, MAX_LOST_ATTEMPTS):
                     log.warning("reclaimed %s", line)
                 self.next_reclaim = time.monotonic() + RECLAIM_INTERVAL
+            began = time.monotonic()
+            if not urgent and began < self.next_pass.get(run_id, 0.0):
+                return None
             state = self.scheduler.tick(run_id)
+            self.next_pass[run_id] = time.monotonic() + PASS_SHARE * (time.monotonic() - began)
         except DatabaseError as e:
             if not e.transient:
                 raise
@@ -162,7 +168,7 @@ def drive(
         changed, last_tick, told = True, 0.0, 0.0
         while stop is None or not stop.requested:
             if changed or time.monotonic() - last_tick >= POLL_INTERVAL:
-                state = loop.tick(run_id)
+                state = loop.tick(run_id, urgent=changed)
                 last_tick = time.monotonic()
                 if state is RunState.QUEUED and time.monotonic() - told >= 30:
                     explain_queued(store, run_id)
@@ -215,7 +221,7 @@ def serve_scheduler(store: Store, stop: Stop, hostname: str) -> None:
         for run_id in loop.unfinished():
             if stop.requested:
                 break
-            loop.tick(run_id)
+            loop.tick(run_id, urgent=False)
         time.sleep(POLL_INTERVAL)
     log.info("scheduler stopped")
 
