@@ -19,7 +19,9 @@ from minimap.store.storage import Store
 
 log = logging.getLogger(__name__)
 
-RECLAIM_INTERVAL = min(LEASE_TIMEOUT / 3, 5.0)
+# Seconds between looks for lost workers: a process gone on this host is seen within this time (a look reads only
+# the running instances, so it is cheap); a lease that expired elsewhere, within LEASE_TIMEOUT plus this.
+RECLAIM_INTERVAL = min(LEASE_TIMEOUT / 3, 1.0)
 
 
 class Stop:
