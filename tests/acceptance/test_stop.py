@@ -132,3 +132,31 @@ def test_ctrl_c_is_a_graceful_stop_too(db_url: str, flags: Path, tmp_path: Path)
     assert f"stopped by SIGINT: run {run_id} is unfinished" in err.read_text()
     assert_nothing_running(store, run_id)
     assert len(store.instances(run_id, "work", [TIState.SUCCESS])) >= 5
+
+
+@pytest.mark.slow
+def test_a_run_of_100000_items_stops_on_sigterm_and_resumes_without_running_anything_twice(
+    db_url: str, tmp_path: Path
+) -> None:
+    n = 100_000
+    proc, err = start(db_url, tmp_path, "run", str(DAGS / "large.py"), "--conf", json.dumps({"n": n}), grace=8)
+    store = api.open_store(db_url)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = store.runs(1)
+        if runs and store.counts(runs[0].run_id).get("noop", {}).get(TIState.SUCCESS, 0) >= 5_000:
+            break
+        assert proc.poll() is None, err.read_text()
+        time.sleep(0.5)
+    run_id = store.runs(1)[0].run_id
+    assert stop(proc, signal.SIGTERM, timeout=60) == 143, err.read_text()[-2000:]
+    assert f"`minimap resume --run-id {run_id}` carries on" in err.read_text().splitlines()[-1]
+    assert_nothing_running(store, run_id)
+    counts = store.counts(run_id)["noop"]
+    assert 5_000 <= counts[TIState.SUCCESS] < n and counts[TIState.QUEUED] > 0
+
+    resumed = minimap_cli("resume", "--run-id", run_id, db_url=db_url, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert store.instances(run_id, "collect")[0].result == n
+    succeeded = [t for t in store.tries(run_id, "noop") if t.state is TIState.SUCCESS]
+    assert len(succeeded) == n and len({t.map_index for t in succeeded}) == n  # each item ran to its end once
