@@ -104,6 +104,9 @@ def state_option(help_text: str) -> Callable[..., Any]:
     )
 
 
+MAX_INDEX = 2**31 - 1  # map indexes and try numbers are 32-bit integers in the database
+
+
 class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it fails on older click at run time
     """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
 
@@ -121,6 +124,8 @@ class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it f
             low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
             if high < low:
                 self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
+            if high > MAX_INDEX:
+                self.fail(f"{high} is past the largest map index ({MAX_INDEX:,})", param, ctx)
             if high - low >= self.MOST:
                 self.fail(f"the range {low}-{high} names more than {self.MOST:,} indexes", param, ctx)
             found.extend(range(low, high + 1))
@@ -141,10 +146,21 @@ def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> di
 
 def _drive(store: Store, run: RunRow, workers: int | None) -> int:
     """Drive `run` to its end with live progress; print the summary; the exit code for its state."""
+    from minimap.execution.runner import Stop, Stopped
+
     progress = Progress(store, run.run_id)
     started = time.monotonic()
+    stop = Stop().install()  # SIGTERM or Ctrl-C: let running attempts finish briefly, hand back the rest
     try:
-        state = api.run_to_end(store, run.run_id, workers, on_progress=progress)
+        state = api.run_to_end(store, run.run_id, workers, on_progress=progress, stop=stop)
+    except Stopped as e:
+        back = f", {e.handed_back} unfinished attempt{'s' * (e.handed_back != 1)} handed back" if e.handed_back else ""
+        click.echo(
+            f"\nstopped by {e.stop.name}: run {run.run_id} is unfinished{back}; "
+            f"`minimap resume --run-id {shlex.quote(run.run_id)}` carries on",
+            err=True,
+        )
+        return e.stop.exit_code
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted: run {run.run_id} is unfinished; `minimap resume --run-id {shlex.quote(run.run_id)}` "
@@ -152,6 +168,8 @@ def _drive(store: Store, run: RunRow, workers: int | None) -> int:
             err=True,
         )
         return EXIT_INTERRUPTED
+    finally:
+        stop.uninstall()
     progress(final=True)
     click.echo(summary(store, run.run_id, state, time.monotonic() - started))
     return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
@@ -452,8 +470,12 @@ def tasks(
 @main.command()
 @which_run
 @click.option("--task", "task_id", required=True, help="The task.")
-@click.option("--map-index", type=int, default=-1, show_default=True, help="The instance's index.")
-@click.option("--try", "try_number", type=int, help="Which try (default: the latest recorded).")
+@click.option(
+    "--map-index", type=click.IntRange(-1, MAX_INDEX), default=-1, show_default=True, help="The instance's index."
+)
+@click.option(
+    "--try", "try_number", type=click.IntRange(1, MAX_INDEX), help="Which try (default: the latest recorded)."
+)
 @common
 def logs(
     db_url: str | None, run_id: str | None, dag_id: str | None, task_id: str, map_index: int, try_number: int | None
@@ -494,8 +516,8 @@ def scheduler(db_url: str | None) -> int:
 @click.option(
     "--grace-period",
     type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
+    default=defaults.STOP_GRACE,
+    show_default="MINIMAP_STOP_GRACE, else 8",
     help="Seconds to let attempts finish after SIGTERM before handing them back.",
 )
 @common

@@ -18,7 +18,7 @@ from minimap.authoring.dag import DAG
 from minimap.authoring.loader import load_dag
 from minimap.defaults import PARALLELISM
 from minimap.exceptions import ClearError, DefinitionError
-from minimap.execution.runner import drive
+from minimap.execution.runner import Stop, drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
 from minimap.rules.expansion import ExpansionError, encode_args, expand
@@ -91,10 +91,15 @@ def run_to_end(
     run_id: str,
     workers: int | None = None,
     on_progress: Callable[[], None] | None = None,
+    stop: Stop | None = None,
 ) -> RunState:
-    """Drive an existing run until it is finished here (other schedulers and workers may help)."""
+    """Drive an existing run until it is finished here (other schedulers and workers may help).
+
+    With `stop` (installed as the signal handler), a signal ends the drive gracefully: Stopped is raised once
+    the unfinished attempts are handed back (see `minimap.execution.runner.drive`).
+    """
     spec = store.spec(run_id)
-    return drive(store, run_id, workers or default_slots(spec), on_progress=on_progress)
+    return drive(store, run_id, workers or default_slots(spec), on_progress=on_progress, stop=stop)
 
 
 def run(
