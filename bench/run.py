@@ -96,8 +96,9 @@ def memory(pids: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
-def run_cli(url: str, *args: str) -> tuple[float, int, int]:
-    """Run `minimap ARGS` to its end: wall seconds and the peak RSS and PSS of its process tree."""
+def run_cli(url: str, *args: str, limit: float | None = None) -> tuple[float, int, int]:
+    """Run `minimap ARGS` to its end (or stop it with SIGTERM after `limit` s): wall seconds and the peak RSS and
+    PSS of its process tree."""
     env = {**os.environ, "MINIMAP_DATABASE_URL": url}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "minimap", *args], env=env, cwd=HERE.parent,
@@ -107,6 +108,10 @@ def run_cli(url: str, *args: str) -> tuple[float, int, int]:
         rss, pss = memory(tree(proc.pid))
         peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(0.05)
+        if limit is not None and time.perf_counter() - start > limit:
+            proc.terminate()  # graceful: attempts under way are handed back
+            proc.wait()
+            return time.perf_counter() - start, peak_rss, peak_pss
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"minimap {' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
@@ -213,6 +218,27 @@ def scale_out(workers: int, n: int) -> None:
     figure(f"scaleout-{workers}", "postgres", "ratio of the floor", 100 * rate / fl["per_s"], "%")
 
 
+def big(n: int, window: float) -> None:
+    """N mapped instances in one `minimap run` on Postgres, stopped after `window` s if not finished: expansion
+    time, instances per second over what ran, peak PSS (a million takes longer than a benchmark session)."""
+    with database("postgres") as url:
+        wall, _, pss = run_cli(url, "run", "bench/fanout.py", "--conf", json.dumps({"n": n}), limit=window)
+        engine = create_engine(url)
+        with engine.connect() as c:
+            produced = c.execute(text("SELECT ended_at FROM task_instance WHERE task_id = 'produce'")).scalar_one()
+            done, first, last = c.execute(text(
+                "SELECT count(*), min(started_at), max(ended_at) FROM task_instance "
+                "WHERE task_id = 'noop' AND state = 'success'")).one()  # fmt: skip
+            collected = c.execute(text("SELECT result FROM task_instance WHERE task_id = 'collect'")).scalar_one()
+        engine.dispose()
+    key = f"big-{n}"
+    figure(key, "postgres", "wall time of `minimap run` (s)" + ("" if collected else ", stopped"), wall, "s")
+    figure(key, "postgres", "producer end -> first mapped start (s)", (first - produced).total_seconds(), "s")
+    figure(key, "postgres", "mapped instances that ran", done, "")
+    figure(key, "postgres", "mapped instances per second", done / (last - first).total_seconds(), "/s")
+    figure(key, "postgres", "peak PSS, all minimap processes (MB)", pss / 1e6, "MB")
+
+
 def breakdown(backend: str, n: int) -> None:
     """Where `minimap run` spends its time (py-spy samples of the driver process, by bucket)."""
     with database(backend) as url:
@@ -225,9 +251,11 @@ def breakdown(backend: str, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip N = 100,000 and run fewer latency repeats")
-    parser.add_argument("--only", choices=["fanout", "latency", "scaleout", "profile"], help="run one scenario")
+    parser.add_argument("--only", choices=["fanout", "latency", "scaleout", "profile", "big"], help="run one scenario")
     parser.add_argument("--sizes", help="fan-out sizes, comma-separated (default 1000,10000,100000)")
     parser.add_argument("--repeat", type=int, default=1, help="run each fan-out this many times (medians compare)")
+    parser.add_argument("--big", type=int, help="also N mapped instances in one run on Postgres (e.g. 1000000)")
+    parser.add_argument("--window", type=float, default=600, help="stop the --big run after this many seconds")
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     if args.sizes:
@@ -242,6 +270,8 @@ def main() -> None:
             latency(backend, 8 if args.quick else 20)
         if args.only == "profile":  # not part of the default set: py-spy must be installed
             breakdown(backend, 10_000)
+    if args.big:
+        big(args.big, args.window)
     if args.only in (None, "scaleout"):
         for workers in (1, 2, 4):
             scale_out(workers, 10_000)
