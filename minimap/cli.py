@@ -570,7 +570,8 @@ def prune(db_url: str | None, before: datetime, dry_run: bool) -> int:
     say = (lambda run_id: None) if dry_run else (lambda run_id: click.echo(f"removed run {run_id}", err=True))
     out = prune_runs(store.engine, before, dry_run=dry_run, on_run=say)
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"{verb} {len(out.runs)} runs finished before {before.isoformat()}: {out.instances} instances, "
+    runs = f"{len(out.runs)} run" + ("" if len(out.runs) == 1 else "s")
+    click.echo(f"{verb} {runs} finished before {before.isoformat()}: {out.instances} instances, "
                f"{out.tries} tries (with their logs and results)")  # fmt: skip
     if out.kept_unfinished:
         shown = ", ".join(out.kept_unfinished[:5]) + (" ..." if len(out.kept_unfinished) > 5 else "")
