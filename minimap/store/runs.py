@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from minimap.rules.decisions import runs_to_start
 from minimap.states import RunState
 from minimap.store.rows import RunRow, utcnow
 from minimap.store.tables import dag_run, task_instance
@@ -114,10 +115,9 @@ def ahead(conn: Connection, run: RunRow) -> list[RunRow]:
 
 
 def start_queued(conn: Connection, dag_id: str, max_active_runs: int) -> None:
-    """Move the oldest queued runs of `dag_id` to running while `max_active_runs` allows (under LOCK_DAG_RUNS)."""
+    """Start the queued runs of `dag_id` that `max_active_runs` lets start (rules.decisions), under LOCK_DAG_RUNS."""
     rows = conn.execute(LOCK_DAG_RUNS, {"dag_id": dag_id}).all()
-    free = max_active_runs - sum(1 for r in rows if r.state == RunState.RUNNING.value)
-    starting = [r.id for r in rows if r.state == RunState.QUEUED.value][: max(free, 0)]
+    starting = runs_to_start([(r.id, RunState(r.state)) for r in rows], max_active_runs)
     if starting:
         conn.execute(START_RUNS, {"ids": starting, "now": utcnow()})
 
