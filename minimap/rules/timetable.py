@@ -200,6 +200,17 @@ class Timetable:
             start = end
 
 
+def run_id_for(kind: str, dag_id: str, logical_date: datetime) -> str:
+    """A scheduled or backfill run's id: Airflow's `scheduled__<logical date>`, then the DAG id, since run ids
+    are unique across DAGs here (a DAG id too long for the 250 characters is replaced by its hash)."""
+    import hashlib
+
+    head = f"{kind}__{logical_date.astimezone(timezone.utc).isoformat()}__"
+    if len(head) + len(dag_id) > 250:
+        dag_id = hashlib.sha256(dag_id.encode()).hexdigest()[:32]
+    return head + dag_id
+
+
 def timetable(schedule: str | None, start_date: str | None, end_date: str | None, tz_name: str) -> Timetable | None:
     """The timetable of a DAG's stored schedule fields (see DagSpec), or None for `schedule=None`."""
     if schedule is None:
