@@ -11,11 +11,11 @@ from typing import Any
 from minimap.authoring.dag import DAG
 from minimap.authoring.loader import load_dag
 from minimap.defaults import PARALLELISM
-from minimap.exceptions import ClearError, DefinitionError, NotFoundError
+from minimap.exceptions import ClearError, NotFoundError
 from minimap.execution.runner import drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
-from minimap.rules.expansion import ExpansionError, encode_args, expand
+from minimap.rules.newrun import initial_instances
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store import engine as db
@@ -26,24 +26,6 @@ from minimap.store.storage import Store
 def open_store(url: str | None = None) -> Store:
     """A store on `url` (default: MINIMAP_DATABASE_URL, else SQLite in MINIMAP_HOME), schema upgraded."""
     return Store(db.connect(url))
-
-
-def initial_instances(spec: DagSpec) -> list[dict[str, Any]]:
-    """A new run's instances: one placeholder (map_index -1) per task, except that a task mapped over
-    literals alone is expanded at once (its length is known before anything runs)."""
-    rows: list[dict[str, Any]] = []
-    for tid, t in spec.tasks.items():
-        base = {"task_id": tid, "state": TIState.SCHEDULED.value, "max_tries": t.retries + 1, "args": None}
-        if t.mapped and not t.refs():
-            try:
-                args = [encode_args(kw) for kw in expand(t, {})]
-            except ExpansionError as e:
-                raise DefinitionError(f"task {tid}: {e}") from None
-            if args:
-                rows.extend({**base, "map_index": i, "args": a} for i, a in enumerate(args))  # same keys every row
-                continue
-        rows.append({**base, "map_index": -1})
-    return rows
 
 
 def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: str | None = None) -> RunRow:
@@ -67,6 +49,24 @@ def trigger_file(store: Store, path: str, dag_id: str | None = None, conf: dict[
     dag = load_dag(path, dag_id)
     dag.fileloc = os.path.abspath(path)
     return trigger(store, dag, conf)
+
+
+def load_spec(path: str, dag_id: str | None = None) -> DagSpec:
+    """The frozen structure of the DAG in `path` (its file recorded as an absolute path)."""
+    dag = load_dag(path, dag_id)
+    dag.fileloc = os.path.abspath(path)
+    return dag.spec()
+
+
+def backfill(store: Store, path: str, start: str, end: str, dag_id: str | None = None) -> list[RunRow]:
+    """Create (or re-use) the runs of the DAG's schedule whose logical dates are in [start, end] (ISO; without a
+    zone, in the DAG's), oldest first; a scheduler and workers, or `run_to_end`, run them."""
+    from minimap.service import schedules
+
+    spec = load_spec(path, dag_id)
+    first = schedules.parse_when(start, spec, "start")
+    last = schedules.parse_when(end, spec, "end")
+    return [run for run, _ in schedules.backfill(store, spec, first, last)]
 
 
 def default_slots(spec: DagSpec, parallelism: int | None = None) -> int:

@@ -50,3 +50,7 @@ PROGRESS_INTERVAL = _float("MINIMAP_PROGRESS_INTERVAL", 5.0)
 CONNECT_TIMEOUT = _float("MINIMAP_CONNECT_TIMEOUT", 10.0, minimum=1)
 #: Seconds one Postgres statement may take (0: no limit; a URL's own `options` win).
 STATEMENT_TIMEOUT = _float("MINIMAP_STATEMENT_TIMEOUT", 300.0)
+#: Seconds a DAG file may take to load in `minimap scheduler` before it is reported as too slow (Airflow's 30).
+DAG_PARSE_TIMEOUT = _float("MINIMAP_DAG_PARSE_TIMEOUT", 30.0, minimum=0.1)
+#: Seconds between looks at the DAG files (new, changed, gone) and at which scheduled runs are due.
+DAG_SCAN_INTERVAL = _float("MINIMAP_DAG_SCAN_INTERVAL", 1.0, minimum=0.01)

@@ -8,8 +8,8 @@ Create Date: 2026-12-02 08:00:00.000000
 from __future__ import annotations
 
 import sqlalchemy as sa
-
 from alembic import op
+
 from minimap.store.tables import UTCDateTime
 
 revision = "0003"
