@@ -188,8 +188,9 @@ def create_run_if_absent(
                 data_interval_end=interval[1],
             )
             .on_conflict_do_nothing()
-        ).rowcount
-        if inserted != 1:
+            .returning(dr.id)
+        ).first()
+        if inserted is None:  # the DAG has a run for that date (or that id) already
             return False
         rows = [{"run_id": run_id, "dag_id": dag_id, "try_number": 0, **i} for i in instances]
         for start in range(0, len(rows), 5000):
