@@ -74,6 +74,7 @@ class Registry:
         self.folder = tempfile.mkdtemp(prefix="minimap-parse-")
         self.next_scan = 0.0
         self.told: dict[str, str] = {}  # dag_id -> the scheduling problem already logged
+        self.paused: set[str] = set()  # DAGs seen paused (logged when that changes)
 
     def step(self) -> None:
         """Collect finished parses, start new ones, and (every DAG_SCAN_INTERVAL) create due runs."""
@@ -150,6 +151,9 @@ class Registry:
     def schedule(self, now: datetime) -> None:
         """Create the due scheduled runs of every unpaused DAG of these files."""
         for row in schedules.dags(self.store, list(self.parsed)):
+            if row.paused != (row.dag_id in self.paused):
+                log.info("DAG %s is %s", row.dag_id, "paused: no new scheduled runs" if row.paused else "unpaused")
+                (self.paused.add if row.paused else self.paused.discard)(row.dag_id)
             if row.paused or row.schedule is None:
                 continue
             try:
