@@ -75,6 +75,8 @@ class Registry:
         self.next_scan = 0.0
         self.told: dict[str, str] = {}  # dag_id -> the scheduling problem already logged
         self.paused: set[str] = set()  # DAGs seen paused (logged when that changes)
+        # dag_id -> (parsed_at of the DAG as then recorded, the time before which nothing of it is due)
+        self.wake: dict[str, tuple[datetime, datetime]] = {}
 
     def step(self) -> None:
         """Collect finished parses, start new ones, and (every DAG_SCAN_INTERVAL) create due runs."""
@@ -156,9 +158,16 @@ class Registry:
                 (self.paused.add if row.paused else self.paused.discard)(row.dag_id)
             if row.paused or row.schedule is None:
                 continue
+            wake = self.wake.get(row.dag_id)
+            if wake is not None and wake[0] == row.parsed_at and now < wake[1]:
+                continue  # nothing due yet: no query until then (a new parse of its file looks again)
             try:
-                create_due_runs(self.store, row, now)
+                _, until = due_runs(self.store, row, now)
                 self.told.pop(row.dag_id, None)
+                if until is None:
+                    self.wake.pop(row.dag_id, None)
+                else:
+                    self.wake[row.dag_id] = (row.parsed_at, until)
             except MinimapError as e:
                 if self.told.get(row.dag_id) != str(e):
                     log.error("DAG %s is not scheduled: %s", row.dag_id, e)
@@ -168,14 +177,22 @@ class Registry:
 def create_due_runs(store: Store, row: schedules.DagRow, now: datetime) -> list[str]:
     """Create the DAG's runs due at `now` (oldest first, no more than max_active_runs leaves room for);
     returns the ids of those this call created (another scheduler may have created the rest)."""
+    return due_runs(store, row, now)[0]
+
+
+def due_runs(store: Store, row: schedules.DagRow, now: datetime) -> tuple[list[str], datetime | None]:
+    """`create_due_runs`, and the time before which the DAG has nothing due (None: look again at the next scan,
+    as when max_active_runs held runs back)."""
     spec = DagSpec.from_json(row.snapshot)
     tt = timetable(spec.schedule, spec.start_date, spec.end_date, spec.timezone)
     if tt is None:
-        return []
-    last = schedules.last_scheduled(store, spec.dag_id)
-    room = spec.max_active_runs - schedules.active_runs(store, spec.dag_id)
+        return [], None
+    found = schedules.last_scheduled(store, spec.dag_id)
+    last = Interval(*found) if found else None
+    room = max(spec.max_active_runs - schedules.active_runs(store, spec.dag_id), 0)
+    due = list(islice(tt.due(last, now, spec.catchup), room + 1))
     created = []
-    for interval in islice(tt.due(Interval(*last) if last else None, now, spec.catchup), max(room, 0)):
+    for interval in due[:room]:
         run_id = run_id_for("scheduled", spec.dag_id, interval.logical_date)
         made = schedules.create_run_if_absent(
             store,
@@ -191,4 +208,8 @@ def create_due_runs(store: Store, row: schedules.DagRow, now: datetime) -> list[
             log.info("DAG %s: created run %s (data interval %s to %s)", spec.dag_id, run_id, interval.start,
                      interval.end)  # fmt: skip
             created.append(run_id)
-    return created
+        last = interval
+    if len(due) > room:
+        return created, None
+    nxt = tt.next_interval(last, now, spec.catchup)
+    return created, (nxt.end if nxt is not None else datetime.max.replace(tzinfo=now.tzinfo))

@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.states import RunState
-from minimap.store.engine import short
+from minimap.store.engine import READ_ONLY, short
 from minimap.store.rows import RunRow, utcnow
 from minimap.store.storage import Store
 from minimap.store.tables import dag, dag_file, dag_run, task_instance
@@ -48,6 +48,16 @@ class DagRow:
 def _tx(store: Store) -> Iterator[Connection]:
     try:
         with store.engine.begin() as conn:
+            yield conn
+    except (OperationalError, InterfaceError) as e:
+        raise DatabaseError(f"database {store.url} failed: {short(e)}") from e
+
+
+@contextmanager
+def _read(store: Store) -> Iterator[Connection]:
+    """A connection that only reads (SQLite: a deferred transaction, which never holds up a claim)."""
+    try:
+        with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
     except (OperationalError, InterfaceError) as e:
         raise DatabaseError(f"database {store.url} failed: {short(e)}") from e
@@ -102,7 +112,7 @@ def dags(store: Store, filelocs: Sequence[str] | None = None) -> list[DagRow]:
     q = select(dag, df.error).join(dag_file, df.fileloc == dg.fileloc, isouter=True).order_by(dg.dag_id)
     if filelocs is not None:
         q = q.where(dg.fileloc.in_(filelocs))
-    with _tx(store) as conn:
+    with _read(store) as conn:
         return [
             DagRow(r.dag_id, r.fileloc, r.schedule, json.loads(r.snapshot), bool(r.paused), r.parsed_at, r.error)
             for r in conn.execute(q)
@@ -111,7 +121,7 @@ def dags(store: Store, filelocs: Sequence[str] | None = None) -> list[DagRow]:
 
 def file_errors(store: Store) -> dict[str, str]:
     """Files whose last change did not load, and why."""
-    with _tx(store) as conn:
+    with _read(store) as conn:
         return {r.fileloc: r.error for r in conn.execute(select(df.fileloc, df.error).where(df.error.is_not(None)))}
 
 
@@ -139,7 +149,7 @@ def last_scheduled(store: Store, dag_id: str) -> tuple[datetime, datetime] | Non
         .order_by(dr.logical_date.desc())
         .limit(1)
     )
-    with _tx(store) as conn:
+    with _read(store) as conn:
         row = conn.execute(q).first()
     return None if row is None else (row.data_interval_start, row.data_interval_end)
 
@@ -147,13 +157,13 @@ def last_scheduled(store: Store, dag_id: str) -> tuple[datetime, datetime] | Non
 def active_runs(store: Store, dag_id: str) -> int:
     """The DAG's queued and running runs (what max_active_runs counts), of every type."""
     q = select(func.count()).select_from(dag_run).where(dr.dag_id == dag_id, dr.state.in_(UNFINISHED))
-    with _tx(store) as conn:
+    with _read(store) as conn:
         return int(conn.execute(q).scalar_one())
 
 
 def run_at(store: Store, dag_id: str, logical_date: datetime) -> RunRow | None:
     """The DAG's run for `logical_date`, whatever created it."""
-    with _tx(store) as conn:
+    with _read(store) as conn:
         row = conn.execute(select(dag_run).where(dr.dag_id == dag_id, dr.logical_date == logical_date)).first()
     return None if row is None else RunRow.from_row(row)
 
