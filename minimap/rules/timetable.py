@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -114,6 +114,15 @@ class Timetable:
     cron: str | None = None
     period: timedelta | None = None  # a timedelta schedule
     once: bool = False
+    # the cron parsed once (parsing costs ten times a step), and whether it names its hours
+    _cron: Any = field(default=None, init=False, repr=False, compare=False)
+    _names_hours: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.cron is not None:
+            parsed = croniter(self.cron, datetime(2000, 1, 1))
+            object.__setattr__(self, "_cron", parsed)
+            object.__setattr__(self, "_names_hours", parsed.expanded[1] != ["*"])
 
     # --- the schedule's points in time (Airflow's _get_next, _get_prev, _align_to_next/prev) -------------------
 
@@ -136,11 +145,11 @@ class Timetable:
         return (t - self.start_date) // self.period
 
     def _cron_step(self, t: datetime, forward: bool) -> datetime:
-        assert self.cron is not None
         naive = t.astimezone(self.tz).replace(tzinfo=None)
-        it = croniter(self.cron, naive)
+        it = self._cron
+        it.set_current(naive, force=True)
         found: datetime = it.get_next(datetime) if forward else it.get_prev(datetime)
-        if it.expanded[1] != ["*"]:  # names its hours: that wall-clock time in the DAG's zone
+        if self._names_hours:  # names its hours: that wall-clock time in the DAG's zone
             return aware(found, self.tz)
         return (t + (found - naive)).astimezone(
             timezone.utc
