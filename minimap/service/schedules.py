@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,6 +91,23 @@ def parse_when(text: str, spec: DagSpec, what: str) -> datetime:
     except ValueError:
         raise DefinitionError(f"{what} {text!r} is not a date (e.g. 2026-03-01 or 2026-03-01T06:00)") from None
     return aware(value, zone(spec.timezone))
+
+
+def load_spec(path: str, dag_id: str | None = None) -> DagSpec:
+    """The frozen structure of the DAG in `path` (its file recorded as an absolute path)."""
+    from minimap.authoring.loader import load_dag
+
+    dag = load_dag(path, dag_id)
+    dag.fileloc = os.path.abspath(path)
+    return dag.spec()
+
+
+def backfill_file(store: Store, path: str, start: str, end: str, dag_id: str | None = None) -> list[RunRow]:
+    """Create (or re-use) the runs of the file's DAG whose logical dates are in [start, end] (ISO; without a zone,
+    in the DAG's), oldest first; a scheduler and workers, or `run_to_end`, run them."""
+    spec = load_spec(path, dag_id)
+    first, last = parse_when(start, spec, "start"), parse_when(end, spec, "end")
+    return [run for run, _ in backfill(store, spec, first, last)]
 
 
 def backfill(store: Store, spec: DagSpec, first: datetime, last: datetime) -> list[tuple[RunRow, bool]]:
