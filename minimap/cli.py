@@ -230,6 +230,12 @@ def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, A
     store = api.open_store(db_url)
     created = api.trigger_file(store, dag_file, dag.dag_id, conf)
     click.echo(f"run {created.run_id} of {created.dag_id} ({store.url})", err=True)
+    if dag.schedule is not None:
+        click.echo(
+            f"DAG {dag.dag_id} has schedule={dag.schedule!r}: this is a manual run; `minimap scheduler --dags PATH` "
+            "creates its scheduled runs, `minimap backfill` those of a past range",
+            err=True,
+        )
     return _drive(store, created, workers)
 
 
@@ -498,16 +504,31 @@ def logs(
 
 
 @main.command()
+@click.option(
+    "--dags",
+    "dag_paths",
+    metavar="PATH",
+    multiple=True,
+    help="DAG files or folders whose schedules to act on; repeatable (default: $MINIMAP_HOME/dags).",
+)
 @common
-def scheduler(db_url: str | None) -> int:
-    """Schedule every unfinished run until SIGTERM or SIGINT (several schedulers may run at once)."""
+def scheduler(db_url: str | None, dag_paths: tuple[str, ...]) -> int:
+    """Schedule every unfinished run, and create the scheduled runs of the DAGs in --dags as they fall due,
+    until SIGTERM or SIGINT (several schedulers may run at once)."""
     import socket
 
+    from minimap.execution.registry import Registry
     from minimap.execution.runner import Stop, serve_scheduler
+    from minimap.store.engine import minimap_home
 
     logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
+    paths = list(dag_paths) or [str(minimap_home() / "dags")]
+    for path in dag_paths:
+        if not os.path.exists(path):
+            raise click.BadParameter(f"no such file or folder: {path}", param_hint="--dags")
     store = api.open_store(db_url)
-    serve_scheduler(store, Stop().install(), socket.gethostname())
+    log.info("scheduler: DAG files in %s", ", ".join(paths))
+    serve_scheduler(store, Stop().install(), socket.gethostname(), Registry(store, paths))
     return EXIT_OK
 
 
@@ -548,3 +569,9 @@ def upgrade(db_url: str | None) -> int:
         f"{database.mask(str(engine.url))}: {'upgraded to' if applied else 'already at'} {database.head_revision()}"
     )
     return EXIT_OK
+
+
+from minimap.cli_schedules import backfill, dags  # noqa: E402 -- they use common() and _drive() from above
+
+main.add_command(dags)
+main.add_command(backfill)
