@@ -16,6 +16,7 @@ from minimap.service.reads import (
     log_view,
     resolve_run,
     run_detail,
+    task_summary,
     tries,
     try_log,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "run_detail",
     "run_json",
     "task_json",
+    "task_summary",
     "tries",
     "try_json",
     "try_log",

@@ -78,27 +78,32 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
     run = store.run(run_id)
     spec = store.spec(run_id)
     stats = reads_sql.task_stats(store, run_id)
-    tasks = []
-    for tid, t in spec.tasks.items():
-        s = stats.get(tid)
-        counts = s.counts if s is not None else {}
-        tasks.append(
-            TaskSummary(
-                task_id=tid,
-                mapped=t.mapped,
-                total=sum(counts.values()),
-                counts=counts,
-                first_start=s.first_start if s else None,
-                last_end=s.last_end if s else None,
-                caps={
-                    "max_active_tis_per_dag": t.max_active_tis_per_dag,
-                    "max_active_tis_per_dagrun": t.max_active_tis_per_dagrun,
-                },
-                upstream=list(t.upstream),
-                expanded=not (t.mapped and s is not None and s.placeholder),
-            )
-        )
-    return RunDetail(run, tasks)
+    return RunDetail(run, [_summary(spec, tid, stats.get(tid)) for tid in spec.tasks])
+
+
+def task_summary(store: Store, run_id: str, task_id: str) -> TaskSummary:
+    """One task of a run with its per-state counts, from one grouped query over that task alone."""
+    spec = _task(store, run_id, task_id)
+    return _summary(spec, task_id, reads_sql.task_stats(store, run_id, [task_id]).get(task_id))
+
+
+def _summary(spec: DagSpec, tid: str, s: reads_sql.TaskStats | None) -> TaskSummary:
+    t = spec.tasks[tid]
+    counts = s.counts if s is not None else {}
+    return TaskSummary(
+        task_id=tid,
+        mapped=t.mapped,
+        total=sum(counts.values()),
+        counts=counts,
+        first_start=s.first_start if s else None,
+        last_end=s.last_end if s else None,
+        caps={
+            "max_active_tis_per_dag": t.max_active_tis_per_dag,
+            "max_active_tis_per_dagrun": t.max_active_tis_per_dagrun,
+        },
+        upstream=list(t.upstream),
+        expanded=not (t.mapped and s is not None and s.placeholder),
+    )
 
 
 def list_instances(

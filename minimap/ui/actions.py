@@ -1,0 +1,102 @@
+"""Clearing from the page: a GET shows exactly what would be reset (the plan `minimap clear --dry-run` prints)
+and the equivalent command; the confirm button POSTs the same request, which resets that plan only."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from minimap import api, service
+from minimap.exceptions import ClearError, MinimapError
+from minimap.rules.clearing import Instance
+from minimap.states import TIState
+from minimap.store.storage import Store
+from minimap.ui import format, params
+from minimap.ui.render import render
+from minimap.ui.security import read_form
+
+
+@dataclass(frozen=True)
+class ClearRequest:
+    """What to clear in one task of one run: some map indexes, or those of its instances in some states."""
+
+    run_id: str
+    task_id: str
+    map_indexes: list[int]
+    states: list[TIState]
+    downstream_all: bool = False
+
+    def plan(self, store: Store, dry_run: bool = True) -> list[Instance]:
+        """The instances this clear resets (with `dry_run`, would reset): the same plan as `minimap clear`."""
+        targets = api.clear_targets(store, self.run_id, self.task_id, self.map_indexes)
+        return api.clear(store, self.run_id, targets, self.states or None, self.downstream_all, dry_run)
+
+    @property
+    def command(self) -> str:
+        return format.clear_command(
+            self.run_id, self.task_id, self.map_indexes, [s.value for s in self.states], self.downstream_all
+        )
+
+
+def digest(plan: Sequence[Instance]) -> str:
+    """A fingerprint of a plan, so a confirm resets what its preview showed or nothing."""
+    text = "\n".join(f"{i.task_id}\t{i.map_index}\t{i.state.value}" for i in plan)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def parse(run_id: str, task_id: str, values: dict[str, list[str]]) -> ClearRequest:
+    """The clear asked for by a query string or a form (map_index=3&map_index=7, state=failed)."""
+    indexes = []
+    for raw in values.get("map_index", []):
+        try:
+            indexes.append(int(raw))
+        except ValueError:
+            raise MinimapError(f"map index must be a whole number, not {raw!r}") from None
+    states = [params.ti_state(s) for s in values.get("state", []) if s]
+    if not indexes and not states:
+        raise ClearError("nothing selected to clear: tick the instances to clear first")
+    downstream_all = (values.get("downstream_all") or [""])[0] in ("1", "on", "true")
+    return ClearRequest(run_id, task_id, sorted(set(indexes)), states, downstream_all)
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    q = request.query_params
+    return {k: q.getlist(k) for k in q}
+
+
+def preview(request: Request) -> Response:
+    """GET: what the clear would reset, the command that does the same, and a confirm button."""
+    store = params.store(request)
+    run_id, task_id = request.path_params["run_id"], request.path_params["task_id"]
+    run = service.get_run(store, run_id)
+    service.task_summary(store, run_id, task_id)  # an unknown task is a 404, before anything else
+    ask = parse(run_id, task_id, _query(request))
+    plan = ask.plan(store)
+    return render(request, "clear.html", run=run, task_id=task_id, ask=ask, plan=plan, expect=digest(plan),
+                  changed=False)  # fmt: skip
+
+
+async def apply(request: Request) -> Response:
+    """POST (CSRF-checked): reset the plan the preview showed; if it changed meanwhile, show the new one."""
+    form = await read_form(request)
+    run_id, task_id = request.path_params["run_id"], request.path_params["task_id"]
+    ask = parse(run_id, task_id, form)
+    expect = (form.get("expect") or [""])[0]
+    return await run_in_threadpool(_apply, request, ask, expect)
+
+
+def _apply(request: Request, ask: ClearRequest, expect: str) -> Response:
+    store = params.store(request)
+    run = service.get_run(store, ask.run_id)
+    plan = ask.plan(store)
+    if digest(plan) != expect:
+        return render(request, "clear.html", http_status=409, run=run, task_id=ask.task_id, ask=ask, plan=plan,
+                      expect=digest(plan), changed=True)  # fmt: skip
+    reset = ask.plan(store, dry_run=False)
+    target = format.url("runs", ask.run_id, "tasks", ask.task_id, cleared=len(reset))
+    return RedirectResponse(target, 303)
