@@ -10,7 +10,12 @@ from starlette.responses import HTMLResponse
 
 from minimap.ui import format
 
-templates = Environment(loader=PackageLoader("minimap.ui", "templates"), autoescape=select_autoescape(default=True))
+templates = Environment(
+    loader=PackageLoader("minimap.ui", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 templates.globals.update(
     url=format.url,
     link=format.link,
