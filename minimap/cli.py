@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import re
 import shlex
 import sys
 import time
@@ -15,7 +17,7 @@ from typing import Any
 import click
 
 from minimap import api, defaults, service
-from minimap.exceptions import MinimapError
+from minimap.exceptions import ClearError, MinimapError
 from minimap.execution.progress import Progress, summary
 from minimap.service.records import duration, iso
 from minimap.states import RunState, TIState
@@ -25,6 +27,7 @@ from minimap.store.storage import Store
 log = logging.getLogger("minimap")
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130  # bad input: MinimapError.exit_code (2)
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command stopped by SIGPIPE (`minimap tasks | head`)
 
 
 def _global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,6 +71,9 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `minimap tasks | head`: the reader has what it wanted; no error to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the closed pipe
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as e:
             if debug:
                 raise
@@ -97,6 +103,29 @@ def state_option(help_text: str) -> Callable[..., Any]:
     return click.option(
         "--state", "states", type=click.Choice([s.value for s in TIState]), multiple=True, help=help_text
     )
+
+
+class IndexList(click.ParamType):
+    """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
+
+    name = "N[,N|A-B...]"
+    MOST = 1_000_000  # one flag never names more indexes than this
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        if isinstance(value, list):
+            return value
+        found: list[int] = []
+        for part in str(value).split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            if m is None:
+                self.fail(f"{part.strip()!r} is not an index or a range (e.g. 3,7,10-12)", param, ctx)
+            low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
+            if high < low:
+                self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
+            if high - low >= self.MOST:
+                self.fail(f"the range {low}-{high} names more than {self.MOST:,} indexes", param, ctx)
+            found.extend(range(low, high + 1))
+        return found
 
 
 def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any]:
@@ -191,13 +220,55 @@ def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, A
 @click.argument("dag_file", type=click.Path(dir_okay=False))
 @click.option("--dag-id", help="Which DAG, when the file defines several.")
 @click.option("--conf", metavar="JSON", callback=_conf, help="The run's conf (a JSON object).")
+@click.option(
+    "--wait",
+    "--follow",
+    "wait",
+    is_flag=True,
+    help="Follow the run to its end with live progress; exit with the run's code (0 success, 1 failed).",
+)
 @common
-def trigger(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, Any]) -> int:
+def trigger(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, Any], wait: bool) -> int:
     """Create a run of DAG_FILE and print its id at once, for `minimap scheduler` and workers to run."""
     store = api.open_store(db_url)
     created = api.trigger_file(store, dag_file, dag_id, conf)
     click.echo(created.run_id)
-    return EXIT_OK
+    return _follow(store, created.run_id) if wait else EXIT_OK
+
+
+#: Seconds a followed run may sit untouched before `trigger --wait` says who should be running it.
+NOBODY_HINT_AFTER = 5.0
+
+
+def _follow(store: Store, run_id: str) -> int:
+    """Watch a run that schedulers and workers elsewhere drive; the summary and exit code at its end."""
+    progress = Progress(store, run_id)
+    started = time.monotonic()
+    hinted = False
+    try:
+        while True:
+            state = store.run(run_id).state
+            if state in (RunState.SUCCESS, RunState.FAILED):
+                break
+            progress()
+            if not hinted and time.monotonic() - started > NOBODY_HINT_AFTER and state is RunState.QUEUED:
+                hinted = True
+                alive = [w for w in service.list_workers(store) if w.state == "running"]
+                who = "no worker is registered" if not alive else f"{len(alive)} worker(s) registered"
+                click.echo(
+                    f"run {run_id} is still queued ({who}): start `minimap scheduler` and `minimap worker` "
+                    "with the same database, or use `minimap run` to run it here",
+                    err=True,
+                )
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nstopped following run {run_id}; it goes on (`minimap tasks --run-id {shlex.quote(run_id)}`)", err=True
+        )
+        return EXIT_INTERRUPTED
+    progress(final=True)
+    click.echo(summary(store, run_id, state, time.monotonic() - started))
+    return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
 
 
 @main.command()
@@ -215,11 +286,18 @@ def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: 
 @main.command()
 @which_run
 @click.option("--task", "task_id", help="The task (may be left out when one mapped task has the index).")
-@click.option("--map-index", "map_indexes", type=int, multiple=True, help="Index to clear; repeatable.")
+@click.option(
+    "--map-index",
+    "map_indexes",
+    type=IndexList(),
+    multiple=True,
+    help="Indexes to clear: 7, or 3,7,10-12; the flag may repeat.",
+)
 @state_option("Clear only instances in this state (e.g. failed).")
 @click.option("--downstream-all", is_flag=True, help="Also reset downstream instances that succeeded.")
 @click.option("--dry-run", is_flag=True, help="Print what would be reset; change nothing.")
 @click.option("--no-wait", is_flag=True, help="Reset and return; a scheduler carries on.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before clearing instances that succeeded.")
 @click.option("--workers", type=click.IntRange(min=1), help="Task processes while driving the run.")
 @common
 def clear(
@@ -227,21 +305,29 @@ def clear(
     run_id: str | None,
     dag_id: str | None,
     task_id: str | None,
-    map_indexes: tuple[int, ...],
+    map_indexes: tuple[list[int], ...],
     states: tuple[str, ...],
     downstream_all: bool,
     dry_run: bool,
     no_wait: bool,
+    yes: bool,
     workers: int | None,
 ) -> int:
     """Re-run exactly the instances named (and what waits on them that did not succeed)."""
+    indexes = list(dict.fromkeys(i for group in map_indexes for i in group))  # flattened, first mention first
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
-    if task_id is None and not map_indexes and states:
+    if task_id is None and not indexes and states:
         targets: list[api.ClearTarget] = list(api.task_order(store, target.run_id))
     else:
-        targets = api.clear_targets(store, target.run_id, task_id, map_indexes)
+        targets = api.clear_targets(store, target.run_id, task_id, indexes)
     only = [TIState(s) for s in states] or None
+    if not dry_run and not yes:
+        plan = api.clear(store, target.run_id, targets, only, downstream_all, dry_run=True)
+        done = [i for i in plan if i.state is TIState.SUCCESS]
+        if done and not _confirm_rerun(done):
+            click.echo("nothing was reset", err=True)
+            return EXIT_OK
     reset = api.clear(store, target.run_id, targets, only, downstream_all, dry_run)
     verb = "would reset" if dry_run else "reset"
     click.echo(f"{verb} {len(reset)} instance{'s' * (len(reset) != 1)} of run {target.run_id}:", err=True)
@@ -251,6 +337,16 @@ def clear(
     if dry_run or no_wait or not reset:
         return EXIT_OK
     return _drive(store, store.run(target.run_id), workers)
+
+
+def _confirm_rerun(done: list[Any]) -> bool:
+    """Ask before instances that succeeded run again (their side effects happen twice); no terminal: refuse."""
+    names = [f"{i.task_id}[{i.map_index}]" if i.map_index >= 0 else i.task_id for i in done]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    question = f"{len(done)} of these succeeded and will run again ({shown})"
+    if not sys.stdin.isatty():
+        raise ClearError(f"{question}; pass --yes to confirm (there is no terminal to ask)")
+    return click.confirm(f"{question}. Go on?", default=False, err=True)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

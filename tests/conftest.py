@@ -111,6 +111,7 @@ def minimap_cli(
     return subprocess.run(
         [sys.executable, "-m", "minimap", *args],
         capture_output=True,
+        stdin=subprocess.DEVNULL,  # never a terminal: a question to the user must not hang or depend on the shell
         text=True,
         env=full_env,
         timeout=timeout,
