@@ -36,11 +36,11 @@ class ClearRequest:
         targets = api.clear_targets(store, self.run_id, self.task_id, self.map_indexes)
         return api.clear(store, self.run_id, targets, self.states or None, self.downstream_all, dry_run)
 
-    @property
-    def command(self) -> str:
-        return format.clear_command(
-            self.run_id, self.task_id, self.map_indexes, [s.value for s in self.states], self.downstream_all
-        )
+    def command(self, plan: Sequence[Instance]) -> str:
+        """The equivalent `minimap clear` command line."""
+        reruns = any(i.state is TIState.SUCCESS for i in plan)
+        states = [s.value for s in self.states]
+        return format.clear_command(self.run_id, self.task_id, self.map_indexes, states, self.downstream_all, reruns)
 
 
 def digest(plan: Sequence[Instance]) -> str:

@@ -97,7 +97,9 @@ def screenshot(page: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_clear_failed_from_the_browser(db_url: str, flags: Path, browser: Any, procs: Processes, tmp_path: Path) -> None:
+def test_clear_failed_from_the_browser(
+    db_url: str, flags: Path, browser: Any, procs: Processes, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     (flags / "fail-3").touch()
@@ -135,7 +137,7 @@ def test_clear_failed_from_the_browser(db_url: str, flags: Path, browser: Any, p
     expect(plan).to_contain_text("send[3]")
     expect(plan).to_contain_text("send[7]")
     expect(plan).to_contain_text("summarize")
-    expect(page.locator("pre.cmd")).to_contain_text("--task send --state failed")
+    expect(page.locator("pre.cmd")).to_contain_text("--task send --state failed --no-wait")
     page.get_by_role("button", name="Reset these 3").click()
     expect(page.locator(".notice")).to_contain_text("Reset 3 instances")
 

@@ -116,7 +116,7 @@ def test_live_fragment_refreshes_only_while_the_run_is_live(client: TestClient, 
 def test_clear_previews_then_resets_exactly_that_plan(client: TestClient, store: Store) -> None:
     preview = client.get(TASK + "/clear?state=failed")
     assert "work[3]" in preview.text and "work[7]" in preview.text and "These 2 instances" in preview.text
-    assert "minimap clear --run-id" in preview.text and "--task work --state failed" in preview.text
+    assert "minimap clear --run-id" in preview.text and "--task work --state failed --no-wait" in preview.text
     assert _states(store, [3, 7]) == ["failed", "failed"]  # a preview changes nothing
     expect = re.search(r'name="expect" value="([0-9a-f]+)"', preview.text).group(1)  # type: ignore[union-attr]
     csrf = client.cookies[CSRF_COOKIE]
@@ -189,5 +189,3 @@ def test_database_password_never_shown() -> None:
 
 def _states(store: Store, indexes: list[int]) -> list[str]:
     return [service.instance_detail(store, RUN, "work", i).instance.state.value for i in indexes]
-
-
