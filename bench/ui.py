@@ -116,8 +116,11 @@ def measure(client: TestClient) -> None:
                                               for i in done])  # fmt: skip
     timed(client, "instance page total (why it waits)", [url("runs", RUN_ID, "tasks", "total", -1)] * 20)
     timed(client, "GET /workers", ["/workers"] * 20)
-    failed = url("runs", RUN_ID, "tasks", "small", "clear", state="failed")
-    timed(client, "clear preview: small failed (plan over 100,000)", [failed] * 5)
+    for task_id in ("small", "big"):
+        failed = url("runs", RUN_ID, "tasks", task_id, "clear", state="failed")
+        timed(client, f"clear preview: {task_id} failed (N)", [failed] * 10)
+    one = [url("runs", RUN_ID, "tasks", "small", "clear", map_index=i) for i in done[:10]]
+    timed(client, "clear preview: small[i] (this index)", one)
 
 
 def main() -> None:

@@ -14,7 +14,8 @@ from typing import Any
 from minimap import defaults
 from minimap.authoring.context import idempotency_key
 from minimap.exceptions import MinimapError, NotFoundError
-from minimap.rules.clearing import describe_indexes
+from minimap.rules import clearing
+from minimap.rules.clearing import Instance, describe_indexes
 from minimap.rules.waiting import WaitFacts, waiting_reason
 from minimap.service.cursors import CursorError, decode, encode, keyset, plain
 from minimap.service.records import (
@@ -229,6 +230,22 @@ def log_view(store: Store, run_id: str, task_id: str, map_index: int, try_number
     if chosen.error_type and not text:
         error = f"{chosen.error_type}: {chosen.error_message}" if chosen.error_message else chosen.error_type
     return LogView(_name(task_id, map_index), chosen, text, window.truncated if window else False, error)
+
+
+def preview_clear(
+    store: Store,
+    run_id: str,
+    targets: Sequence[tuple[str, int | None]],
+    only_states: Sequence[TIState] | None = None,
+    downstream_all: bool = False,
+) -> list[Instance]:
+    """What a clear of `targets` would reset now -- the plan `minimap clear --dry-run` prints -- read without a
+    lock and from the named tasks and their downstream alone (a task of 10,000 in a run of 100,000: 10,000 rows)."""
+    spec = store.spec(run_id)
+    named = {t for t, _ in targets if t in spec.tasks}
+    tasks = named | spec.downstream_closure(named)
+    found = [Instance(*row) for row in reads_sql.instance_states(store, run_id, sorted(tasks))]
+    return clearing.plan(spec, found, targets, only_states, downstream_all)
 
 
 def list_workers(store: Store) -> list[WorkerInfo]:

@@ -246,3 +246,11 @@ def all_instances(
         q = q.where(ti.state.in_([s.value for s in states]))
     with reading(store) as conn:
         return [InstanceRow.from_row(r) for r in conn.execute(q)]
+
+
+def instance_states(store: Store, run_id: str, task_ids: Sequence[str]) -> list[tuple[str, int, TIState]]:
+    """(task_id, map_index, state) of every instance of these tasks of a run, without a lock (a clear's preview)."""
+    # pk_task_instance (run_id, task_id, ...): only the tasks asked for; the state from the covering index on SQLite
+    q = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == run_id, ti.task_id.in_(list(task_ids)))
+    with reading(store) as conn:
+        return [(t, m, TIState(s)) for t, m, s in conn.execute(q)]

@@ -32,9 +32,15 @@ class ClearRequest:
     downstream_all: bool = False
 
     def plan(self, store: Store, dry_run: bool = True) -> list[Instance]:
-        """The instances this clear resets (with `dry_run`, would reset): the same plan as `minimap clear`."""
+        """The instances this clear resets (with `dry_run`, would reset): the same plan as `minimap clear`.
+
+        The preview reads without a lock; the clear itself plans again under the run's lock and resets that.
+        """
         targets = api.clear_targets(store, self.run_id, self.task_id, self.map_indexes)
-        return api.clear(store, self.run_id, targets, self.states or None, self.downstream_all, dry_run)
+        if dry_run:
+            wanted = [(t, None) if isinstance(t, str) else t for t in targets]
+            return service.preview_clear(store, self.run_id, wanted, self.states or None, self.downstream_all)
+        return api.clear(store, self.run_id, targets, self.states or None, self.downstream_all)
 
     def command(self, plan: Sequence[Instance]) -> str:
         """The equivalent `minimap clear` command line."""

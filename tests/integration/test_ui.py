@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from bench.uiseed import seed
 from minimap import service
+from minimap.states import TIState
 from minimap.store.storage import Store
 from minimap.ui.app import create_app
 from minimap.ui.format import url
@@ -189,3 +190,23 @@ def test_database_password_never_shown() -> None:
 
 def _states(store: Store, indexes: list[int]) -> list[str]:
     return [service.instance_detail(store, RUN, "work", i).instance.state.value for i in indexes]
+
+
+def test_preview_is_the_plan_minimap_clear_makes(store: Store) -> None:
+    from minimap import api
+
+    seed(store, RUN, 30, failed=[3, 7])
+    with store.scheduling(RUN) as tx:
+        tx.settle("total", TIState.UPSTREAM_FAILED)
+    cases: list[tuple[list[tuple[str, int | None]], list[TIState] | None, bool]] = [
+        ([("work", None)], [TIState.FAILED], False),
+        ([("work", 7)], None, False),
+        ([("work", 4), ("work", 3)], None, True),
+        ([("items", None)], None, False),
+        ([("work", None)], None, False),
+    ]
+    for targets, only, everything in cases:
+        named: list[api.ClearTarget] = [t if i is None else (t, i) for t, i in targets]
+        assert service.preview_clear(store, RUN, targets, only, everything) == api.clear(
+            store, RUN, named, only, everything, dry_run=True
+        ), targets
