@@ -64,14 +64,17 @@ def _children(db_url: str | None, concurrency: int) -> Iterator[None]:
     if db_url:
         env["MINIMAP_DATABASE_URL"] = db_url  # not on the command line, where `ps` would show a password
     base = [sys.executable, "-m", "minimap"]
+    # Each in its own session: Ctrl-C reaches this process only, which then stops each child with one SIGTERM
+    # (a worker's graceful stop: running attempts finish, or are handed back after its grace period).
     procs = [
-        subprocess.Popen([*base, "scheduler"], env=env),
-        subprocess.Popen([*base, "worker", "--concurrency", str(concurrency)], env=env),
+        subprocess.Popen([*base, "scheduler"], env=env, start_new_session=True),
+        subprocess.Popen([*base, "worker", "--concurrency", str(concurrency)], env=env, start_new_session=True),
     ]
     print(f"scheduler pid {procs[0].pid}, worker pid {procs[1].pid}", file=sys.stderr, flush=True)
     try:
         yield
     finally:
+        print("stopping the scheduler and the worker", file=sys.stderr, flush=True)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
