@@ -22,6 +22,8 @@ with DAG(dag_id="ui_story", max_active_tasks=4) as dag:
     @task(map_index_template="{{ order.name }}")
     def send(order):
         print(f"sending {order['name']} to the warehouse")
+        for k in range(get_current_context()["conf"].get("noise", 0)):  # a long log, for "load more"
+            print(f"{order['name']} line {k:05d}")
         if (_flags() / f"fail-{order['n']}").exists():
             raise TaskFailed(f"warehouse rejected {order['name']}")
         with open(_flags() / "ledger", "a") as f:

@@ -3,8 +3,10 @@ across page boundaries, escaping, 404s, and the safety rules (CSRF, token, Host,
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
@@ -17,6 +19,7 @@ from minimap.store.storage import Store
 from minimap.ui.app import create_app
 from minimap.ui.format import url
 from minimap.ui.security import CSRF_COOKIE
+from minimap.ui.views import LOG_TAIL
 
 RUN = "manual__2026-01-01T00:00:00.000001+00:00 a/b%c?"  # ':', '+', and what a URL must encode
 N = 250
@@ -210,3 +213,25 @@ def test_preview_is_the_plan_minimap_clear_makes(store: Store) -> None:
         assert service.preview_clear(store, RUN, targets, only, everything) == api.clear(
             store, RUN, named, only, everything, dry_run=True
         ), targets
+
+
+def test_log_tail_then_load_more(store: Store, flags: Path) -> None:
+    from minimap import api
+    from tests.conftest import DAGS
+
+    run = api.trigger_file(store, str(DAGS / "ui_story.py"), conf={"flags": str(flags), "noise": 1500})
+    api.run_to_end(store, run.run_id, workers=2)
+    whole = service.log_view(store, run.run_id, "send", 4).text
+    assert len(whole) > 3 * LOG_TAIL
+    with TestClient(create_app(store)) as c:
+        page = c.get(url("runs", run.run_id, "tasks", "send", 4)).text
+        chunks = [html.unescape(re.findall(r"<pre>(.*?)</pre>", page, re.S)[-1])]
+        more = re.search(r'class="more" href="([^"]+)"', page)
+        while more is not None:
+            part = c.get(html.unescape(more.group(1)), headers={"HX-Request": "true"}).text
+            assert "<html" not in part  # the fragment alone, prepended by htmx
+            chunks.insert(0, html.unescape(re.search(r"<pre>(.*?)</pre>", part, re.S).group(1)))  # type: ignore[union-attr]
+            more = re.search(r'class="more" href="([^"]+)"', part)
+        assert "".join(chunks) == whole
+        plain = c.get(url("runs", run.run_id, "tasks", "send", 4, "tries", 1, "log", before=100)).text
+        assert "<html" in plain and "characters 0–100 of" in plain  # without JavaScript: a page of its own
