@@ -240,12 +240,21 @@ def preview_clear(
     downstream_all: bool = False,
 ) -> list[Instance]:
     """What a clear of `targets` would reset now -- the plan `minimap clear --dry-run` prints -- read without a
-    lock and from the named tasks and their downstream alone (a task of 10,000 in a run of 100,000: 10,000 rows)."""
+    lock, and only the rows the plan can touch: the named indexes (in `only_states`) and the tasks downstream."""
     spec = store.spec(run_id)
     named = {t for t, _ in targets if t in spec.tasks}
-    tasks = named | spec.downstream_closure(named)
-    found = [Instance(*row) for row in reads_sql.instance_states(store, run_id, sorted(tasks))]
-    return clearing.plan(spec, found, targets, only_states, downstream_all)
+    downstream = spec.downstream_closure(named)
+    picks: list[tuple[str, list[int] | None, list[TIState] | None]] = [(t, None, None) for t in sorted(downstream)]
+    for t in sorted(named - downstream):
+        wanted = [i for task_id, i in targets if task_id == t]
+        indexes = None if None in wanted else sorted({i for i in wanted if i is not None})
+        picks.append((t, indexes, list(only_states) if only_states else None))
+    found = [Instance(*row) for row in reads_sql.instance_states(store, run_id, picks)]
+    try:
+        return clearing.plan(spec, found, targets, only_states, downstream_all)
+    except NotFoundError:  # an index that is not there: say which indexes are, from the whole task
+        every = [Instance(*row) for row in reads_sql.instance_states(store, run_id, [(t, None, None) for t in named])]
+        return clearing.plan(spec, every, targets, only_states, downstream_all)
 
 
 def list_workers(store: Store) -> list[WorkerInfo]:

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from bench.uiseed import seed
 from minimap import service
+from minimap.exceptions import NotFoundError
 from minimap.states import TIState
 from minimap.store.storage import Store
 from minimap.ui.app import create_app
@@ -207,12 +208,15 @@ def test_preview_is_the_plan_minimap_clear_makes(store: Store) -> None:
         ([("work", 4), ("work", 3)], None, True),
         ([("items", None)], None, False),
         ([("work", None)], None, False),
+        ([("work", 3), ("total", None)], [TIState.FAILED, TIState.UPSTREAM_FAILED], False),
     ]
     for targets, only, everything in cases:
         named: list[api.ClearTarget] = [t if i is None else (t, i) for t, i in targets]
         assert service.preview_clear(store, RUN, targets, only, everything) == api.clear(
             store, RUN, named, only, everything, dry_run=True
         ), targets
+    with pytest.raises(NotFoundError, match="no map index 99: it has map indexes 0–29"):
+        service.preview_clear(store, RUN, [("work", 99)])
 
 
 def test_log_tail_then_load_more(store: Store, flags: Path) -> None:
