@@ -28,6 +28,16 @@ MAX_FORM = 1 << 20  # bytes: a clear form is small; anything bigger is refused
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+# No other site may frame the page (a click on "Reset" must be the user's), scripts come from here only
+# (htmx is served by this server), and nothing is sniffed or leaks its URL (run ids) elsewhere.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
 
 class Refused(Exception):
     """A request this server will not act on: its status and one line saying why."""
@@ -72,6 +82,7 @@ class Guard:
         response = await call_next(request)
         if fresh:
             response.set_cookie(CSRF_COOKIE, request.state.csrf, httponly=True, samesite="strict")
+        response.headers.update(HEADERS)
         return response
 
     def _authorised(self, request: Request) -> bool:
