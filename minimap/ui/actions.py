@@ -4,6 +4,7 @@ and the equivalent command; the confirm button POSTs the same request, which res
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,10 +16,13 @@ from minimap import api, service
 from minimap.exceptions import ClearError, MinimapError
 from minimap.rules.clearing import Instance
 from minimap.states import TIState
+from minimap.store.rows import RunRow
 from minimap.store.storage import Store
 from minimap.ui import format, params
 from minimap.ui.render import render
 from minimap.ui.security import read_form
+
+SHOWN = 100  # instances a preview names one by one; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,15 @@ def preview(request: Request) -> Response:
     run = service.get_run(store, run_id)
     service.task_summary(store, run_id, task_id)  # an unknown task is a 404, before anything else
     ask = parse(run_id, task_id, _query(request))
-    plan = ask.plan(store)
-    return render(request, "clear.html", run=run, task_id=task_id, ask=ask, plan=plan, expect=digest(plan),
-                  changed=False)  # fmt: skip
+    return _preview(request, run, ask, ask.plan(store))
+
+
+def _preview(request: Request, run: RunRow, ask: ClearRequest, plan: list[Instance], changed: bool = False) -> Response:
+    """The plan as a page: its first SHOWN instances by name, the rest counted per task and state."""
+    by_task = Counter((i.task_id, i.state.value) for i in plan)
+    return render(request, "clear.html", http_status=409 if changed else 200, run=run, task_id=ask.task_id, ask=ask,
+                  plan=plan, shown=SHOWN, by_task=sorted(by_task.items()), expect=digest(plan),
+                  changed=changed)  # fmt: skip
 
 
 async def apply(request: Request) -> Response:
@@ -101,8 +111,7 @@ def _apply(request: Request, ask: ClearRequest, expect: str) -> Response:
     run = service.get_run(store, ask.run_id)
     plan = ask.plan(store)
     if digest(plan) != expect:
-        return render(request, "clear.html", http_status=409, run=run, task_id=ask.task_id, ask=ask, plan=plan,
-                      expect=digest(plan), changed=True)  # fmt: skip
+        return _preview(request, run, ask, plan, changed=True)
     reset = ask.plan(store, dry_run=False)
     target = format.url("runs", ask.run_id, "tasks", ask.task_id, cleared=len(reset))
     return RedirectResponse(target, 303)

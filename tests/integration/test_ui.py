@@ -241,3 +241,10 @@ def test_log_tail_then_load_more(store: Store, flags: Path) -> None:
         assert "".join(chunks) == whole
         plain = c.get(url("runs", run.run_id, "tasks", "send", 4, "tries", 1, "log", before=100)).text
         assert "<html" in plain and "characters 0–100 of" in plain  # without JavaScript: a page of its own
+
+
+def test_a_big_preview_names_one_page_and_counts_the_rest(client: TestClient) -> None:
+    page = client.get(TASK + "/clear?state=success").text
+    assert page.count("<li>") == 100 and "These 248 instances" in page
+    assert "… and 148 more:" in page and "248 success of work in all" in page
+    assert "succeeded</strong> and will run again" in page and "--yes" in page
