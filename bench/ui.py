@@ -16,6 +16,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,18 @@ def _rows(r: Any) -> int:
     return max(0, len(ROW.findall(r.text)) - 1)
 
 
+def baseline(name: str, call: Callable[[], object], n: int = 20) -> None:
+    """The service read behind a route, alone: what the route adds is HTTP, the guard and the template."""
+    took = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        took.append((time.perf_counter() - t) * 1000)
+    took.sort()
+    print(f"{'  (service alone) ' + name:<46} p50 {statistics.median(took):7.1f}  p95 {took[int(n * 0.95)]:7.1f}",
+          flush=True)  # fmt: skip
+
+
 def pages(client: TestClient, task_id: str, n: int, **query: str) -> list[str]:
     """The first `n` pages of a task's list, each reached by following the previous page's next link."""
     found = [url("runs", RUN_ID, "tasks", task_id, **query)]
@@ -94,10 +107,19 @@ def measure(client: TestClient) -> None:
     timed(client, "GET / (runs, page of 50)", ["/"] * 20)
     timed(client, "GET /api/runs", ["/api/runs"] * 20)
     timed(client, "GET /runs/R (100,000 instances)", [run] * 20)
+    store = client.app.state.store  # type: ignore[attr-defined]
+    baseline("run_detail", lambda: service.run_detail(store, RUN_ID))
     timed(client, "GET /runs/R?part=tasks (live fragment)", [run + "?part=tasks"] * 20)
     timed(client, "GET /api/runs/R", [api_run] * 20)
     for task_id in ("small", "big"):
         timed(client, f"task {task_id}: pages 1-20 by index", pages(client, task_id, 20))
+        baseline(
+            f"task_summary + list_instances {task_id}",
+            lambda t=task_id: (  # type: ignore[misc]
+                service.task_summary(store, RUN_ID, t),
+                service.list_instances(store, RUN_ID, t, limit=100),
+            ),
+        )
         for sort in ("-duration", "-end"):
             timed(client, f"task {task_id}: pages 1-20 sort={sort}", pages(client, task_id, 20, sort=sort))
         timed(client, f"task {task_id}: state=failed pages 1-20", pages(client, task_id, 20, state="failed"))
@@ -108,7 +130,6 @@ def measure(client: TestClient) -> None:
         timed(client, f"task {task_id}: counts fragment", [url("runs", RUN_ID, "tasks", task_id, part="counts")] * 20)
         api_pages = [f"/api{url('runs', RUN_ID, 'tasks', task_id, 'instances', sort='-duration')}"] * 20
         timed(client, f"api instances {task_id} sort=-duration", api_pages)
-    store = client.app.state.store  # type: ignore[attr-defined]
     done = [i for i in (rnd.randrange(SMALL) for _ in range(60)) if service.tries(store, RUN_ID, "small", i)][:30]
     timed(client, "instance page small[i]", [url("runs", RUN_ID, "tasks", "small", i) for i in done])
     timed(client, "api instance small[i]", ["/api" + url("runs", RUN_ID, "tasks", "small", i) for i in done])
