@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,10 +47,27 @@ def serve(db_url: str | None, host: str, port: int, with_workers: bool, concurre
     store = api.open_store(db_url)  # upgrades the schema once, before any child process touches it
     allowed = LOOPBACK | {host} if is_loopback(host) and token is None else None
     app = create_app(store, token, frozenset(allowed) if allowed else None)
+    sock = _listen(host, port)  # before the children start: a port in use is one line, not a half-started stack
     shown = f"[{host}]" if ":" in host else host
     print(f"minimap ui on http://{shown}:{port}/ ({store.url}); Ctrl-C stops", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     with _children(db_url, concurrency) if with_workers else _nothing():
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it stopped on: stopping was what was asked
+            pass
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port; a port in use or an unknown address is a ConfigError."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 @contextmanager

@@ -60,6 +60,15 @@ def test_off_loopback_without_a_token_it_refuses_to_start(db_url: str) -> None:
     assert short.returncode == 2 and "too short" in short.stderr
 
 
+def test_a_port_in_use_is_one_line_and_exit_2(db_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = minimap_cli("ui", "--port", str(taken.getsockname()[1]), db_url=db_url)
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot listen on 127.0.0.1:")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_with_a_token_every_request_needs_it(db_url: str, tmp_path: Path) -> None:
     token = "s3cret-token-for-the-test"
     port = _port()
