@@ -51,6 +51,7 @@ def test_every_page_answers_with_encoded_run_ids(client: TestClient) -> None:
         assert r.status_code == 200, (path, r.text[:300])
     headers = client.get("/").headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
+    assert "the run is queued" in client.get(url("runs", RUN, "tasks", "total", -1)).text  # why it is not running
     run_page = client.get(url("runs", RUN)).text
     assert TASK in run_page and f'{TASK}?state=failed">2 failed' in run_page  # counts link to the filtered list
     assert 'work</a> <span class="muted">[250]' in run_page
