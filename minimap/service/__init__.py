@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from minimap.service.cursors import CursorError
 from minimap.service.reads import (
     MAX_LIMIT,
-    CursorError,
     get_run,
     instance_detail,
     instances,
@@ -15,10 +15,12 @@ from minimap.service.reads import (
     list_workers,
     log_view,
     preview_clear,
+    recent_runs,
     resolve_run,
     run_detail,
     task_summary,
     tries,
+    tries_by_instance,
     try_log,
 )
 from minimap.service.records import (
@@ -58,12 +60,14 @@ __all__ = [
     "list_workers",
     "log_view",
     "preview_clear",
+    "recent_runs",
     "resolve_run",
     "run_detail",
     "run_json",
     "task_json",
     "task_summary",
     "tries",
+    "tries_by_instance",
     "try_json",
     "try_log",
 ]

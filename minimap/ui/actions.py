@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from minimap import api, service
+from minimap import service
 from minimap.exceptions import ClearError, MinimapError
-from minimap.rules.clearing import Instance
+from minimap.service import operations
+from minimap.service.operations import ClearPlan, ClearTarget
 from minimap.states import TIState
 from minimap.store.rows import RunRow
 from minimap.store.storage import Store
@@ -35,27 +35,28 @@ class ClearRequest:
     states: list[TIState]
     downstream_all: bool = False
 
-    def plan(self, store: Store, dry_run: bool = True) -> list[Instance]:
-        """The instances this clear resets (with `dry_run`, would reset): the same plan as `minimap clear`.
+    def targets(self, store: Store) -> list[ClearTarget]:
+        return operations.clear_targets(store, self.run_id, self.task_id, self.map_indexes)
 
-        The preview reads without a lock; the clear itself plans again under the run's lock and resets that.
-        """
-        targets = api.clear_targets(store, self.run_id, self.task_id, self.map_indexes)
-        if dry_run:
-            wanted = [(t, None) if isinstance(t, str) else t for t in targets]
-            return service.preview_clear(store, self.run_id, wanted, self.states or None, self.downstream_all)
-        return api.clear(store, self.run_id, targets, self.states or None, self.downstream_all)
-
-    def command(self, plan: Sequence[Instance]) -> str:
-        """The equivalent `minimap clear` command line."""
-        reruns = any(i.state is TIState.SUCCESS for i in plan)
-        states = [s.value for s in self.states]
-        return format.clear_command(self.run_id, self.task_id, self.map_indexes, states, self.downstream_all, reruns)
+    def preview(self, store: Store) -> ClearPlan:
+        """What this clear would reset now: the plan `minimap clear --dry-run` prints, read without a lock."""
+        targets = self.targets(store)
+        wanted = [(t, None) if isinstance(t, str) else t for t in targets]
+        found = service.preview_clear(store, self.run_id, wanted, self.states or None, self.downstream_all)
+        spec = store.spec(self.run_id)
+        command = operations.clear_command(spec, self.run_id, targets, self.states, self.downstream_all)
+        return ClearPlan(self.run_id, tuple(targets), tuple(self.states), self.downstream_all, tuple(found), command)
 
 
-def digest(plan: Sequence[Instance]) -> str:
+def command(plan: ClearPlan) -> str:
+    """The `minimap clear` command doing what the page does: reset and return (--no-wait), the scheduler and
+    workers carrying the run on; --yes when instances that succeeded run again (the preview was the question)."""
+    return plan.command + " --no-wait" + (" --yes" if plan.succeeded else "")
+
+
+def digest(plan: ClearPlan) -> str:
     """A fingerprint of a plan, so a confirm resets what its preview showed or nothing."""
-    text = "\n".join(f"{i.task_id}\t{i.map_index}\t{i.state.value}" for i in plan)
+    text = "\n".join(f"{i.task_id}\t{i.map_index}\t{i.state.value}" for i in plan.instances)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -86,15 +87,15 @@ def preview(request: Request) -> Response:
     run = service.get_run(store, run_id)
     service.task_summary(store, run_id, task_id)  # an unknown task is a 404, before anything else
     ask = parse(run_id, task_id, _query(request))
-    return _preview(request, run, ask, ask.plan(store))
+    return _preview(request, run, ask, ask.preview(store))
 
 
-def _preview(request: Request, run: RunRow, ask: ClearRequest, plan: list[Instance], changed: bool = False) -> Response:
+def _preview(request: Request, run: RunRow, ask: ClearRequest, plan: ClearPlan, changed: bool = False) -> Response:
     """The plan as a page: its first SHOWN instances by name, the rest counted per task and state."""
-    by_task = Counter((i.task_id, i.state.value) for i in plan)
+    by_task = Counter((i.task_id, i.state.value) for i in plan.instances)
     return render(request, "clear.html", http_status=409 if changed else 200, run=run, task_id=ask.task_id, ask=ask,
-                  plan=plan, shown=SHOWN, by_task=sorted(by_task.items()), expect=digest(plan),
-                  changed=changed)  # fmt: skip
+                  plan=list(plan.instances), again=len(plan.succeeded), command=command(plan), shown=SHOWN,
+                  by_task=sorted(by_task.items()), expect=digest(plan), changed=changed)  # fmt: skip
 
 
 async def apply(request: Request) -> Response:
@@ -109,9 +110,9 @@ async def apply(request: Request) -> Response:
 def _apply(request: Request, ask: ClearRequest, expect: str) -> Response:
     store = params.store(request)
     run = service.get_run(store, ask.run_id)
-    plan = ask.plan(store)
+    plan = ask.preview(store)
     if digest(plan) != expect:
         return _preview(request, run, ask, plan, changed=True)
-    reset = ask.plan(store, dry_run=False)
-    target = format.url("runs", ask.run_id, "tasks", ask.task_id, cleared=len(reset))
+    done = operations.apply_clear(store, plan)  # planned again under the run's lock, and applied
+    target = format.url("runs", ask.run_id, "tasks", ask.task_id, cleared=len(done.instances))
     return RedirectResponse(target, 303)

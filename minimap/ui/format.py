@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -64,34 +63,3 @@ def ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
 
 def name(task_id: str, map_index: int) -> str:
     return f"{task_id}[{map_index}]" if map_index >= 0 else task_id
-
-
-def clear_command(
-    run_id: str, task_id: str, map_indexes: list[int], states: list[str], downstream_all: bool, reruns_success: bool
-) -> str:
-    """The `minimap clear` command that does what a page's clear does (without the database URL): it resets and
-    returns (--no-wait), leaving the run to the scheduler and workers, as the page does."""
-    words = ["minimap", "clear", "--run-id", run_id, "--task", task_id]
-    if map_indexes:
-        words += ["--map-index", ranges(map_indexes)]
-    for s in states:
-        words += ["--state", s]
-    if downstream_all:
-        words.append("--downstream-all")
-    words.append("--no-wait")
-    if reruns_success:  # the preview was the question `minimap clear` would ask
-        words.append("--yes")
-    return " ".join(shlex.quote(w) for w in words)
-
-
-def ranges(indexes: list[int]) -> str:
-    """3,7,10-12: sorted indexes with runs of three or more as ranges (what --map-index takes)."""
-    out: list[str] = []
-    s = sorted(set(indexes))
-    start = 0
-    for k in range(1, len(s) + 1):
-        if k == len(s) or s[k] != s[k - 1] + 1:
-            run = s[start:k]
-            out += [f"{run[0]}-{run[-1]}"] if len(run) >= 3 else [str(i) for i in run]
-            start = k
-    return ",".join(out)

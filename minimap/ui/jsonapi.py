@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from minimap import api, service
+from minimap import service
 from minimap.exceptions import MinimapError
 from minimap.rules.clearing import Instance
+from minimap.service import operations
 from minimap.service.records import iso
 from minimap.ui import params
 from minimap.ui.security import Refused
@@ -104,14 +105,14 @@ def _clear(request: Request, body: dict[str, Any]) -> Response:
     if not isinstance(raw_states, list) or not all(isinstance(s, str) for s in raw_states):
         raise MinimapError("states must be a list of state names")
     states = [params.ti_state(s) for s in raw_states]
-    if task_id is None and not indexes and states:  # as `minimap clear --state failed`: every task
-        targets: list[api.ClearTarget] = list(api.task_order(store, run_id))
-    else:
-        targets = api.clear_targets(store, run_id, task_id, indexes)
+    targets = operations.select_targets(store, run_id, task_id, indexes, states)
+    plan = operations.plan_clear(store, run_id, targets, states or None, bool(body.get("downstream_all", False)))
     dry_run = bool(body.get("dry_run", False))
-    reset = api.clear(store, run_id, targets, states or None, bool(body.get("downstream_all", False)), dry_run)
-    listed = [_planned(i) for i in reset]
-    return JSONResponse({"run_id": run_id, "dry_run": dry_run, "plan": listed, "reset": [] if dry_run else listed})
+    done = plan if dry_run else operations.apply_clear(store, plan)  # planned again under the run's lock
+    return JSONResponse({
+        "run_id": run_id, "dry_run": dry_run, "plan": [_planned(i) for i in plan.instances],
+        "reset": [] if dry_run else [_planned(i) for i in done.instances], "command": plan.command,
+    })  # fmt: skip
 
 
 def _planned(i: Instance) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from bench.uiseed import seed
 from minimap import service
 from minimap.exceptions import NotFoundError
+from minimap.service import operations
 from minimap.states import TIState
 from minimap.store.storage import Store
 from minimap.ui.app import create_app
@@ -143,6 +144,7 @@ def test_json_clear_dry_run_then_for_real(client: TestClient, store: Store) -> N
     plan = client.post(path, json={"task": "work", "map_indexes": [7], "dry_run": True}).json()
     assert plan["plan"] == [{"task_id": "work", "map_index": 7, "state": "failed"}]  # total waits already
     assert plan["reset"] == [] and _states(store, [7]) == ["failed"]
+    assert plan["command"].endswith("--task work --map-index 7")
     done = client.post(path, json={"task": "work", "map_indexes": [7]}).json()
     assert done["reset"] == plan["plan"] and _states(store, [7, 3]) == ["scheduled", "failed"]
     assert client.post(path, json={"task": "work", "map_indexes": ["x"]}).status_code == 400
@@ -215,9 +217,8 @@ def test_preview_is_the_plan_minimap_clear_makes(store: Store) -> None:
     ]
     for targets, only, everything in cases:
         named: list[api.ClearTarget] = [t if i is None else (t, i) for t, i in targets]
-        assert service.preview_clear(store, RUN, targets, only, everything) == api.clear(
-            store, RUN, named, only, everything, dry_run=True
-        ), targets
+        planned = list(operations.plan_clear(store, RUN, named, only, everything).instances)  # what the CLI plans
+        assert service.preview_clear(store, RUN, targets, only, everything) == planned, targets
     with pytest.raises(NotFoundError, match="no map index 99: it has map indexes 0–29"):
         service.preview_clear(store, RUN, [("work", 99)])
 
