@@ -85,7 +85,6 @@ def preview(request: Request) -> Response:
     store = params.store(request)
     run_id, task_id = request.path_params["run_id"], request.path_params["task_id"]
     run = service.get_run(store, run_id)
-    service.task_summary(store, run_id, task_id)  # an unknown task is a 404, before anything else
     ask = parse(run_id, task_id, _query(request))
     return _preview(request, run, ask, ask.preview(store))
 
