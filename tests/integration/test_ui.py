@@ -100,9 +100,18 @@ def test_user_written_text_is_escaped(client: TestClient, store: Store) -> None:
 
 
 def test_bad_paths_are_404_pages_never_tracebacks(client: TestClient) -> None:
-    for path in [url("runs", "nope"), url("runs", RUN, "tasks", "nope"), TASK + "/x", TASK + "/999",
-                 TASK + "/7/tries/9/log", TASK + "/7/tries/x/log", "/nowhere", "/static/nothing.js",
-                 url("runs", RUN, "tasks", "nope", "clear", state="failed"), TASK + "/clear?map_index=999"]:  # fmt: skip
+    for path in [
+        url("runs", "nope"),
+        url("runs", RUN, "tasks", "nope"),
+        TASK + "/x",
+        TASK + "/999",
+        TASK + "/7/tries/9/log",
+        TASK + "/7/tries/x/log",
+        "/nowhere",
+        "/static/nothing.js",
+        url("runs", RUN, "tasks", "nope", "clear", state="failed"),
+        TASK + "/clear?map_index=999",
+    ]:
         r = client.get(path)
         assert r.status_code == 404, path
         assert "Traceback" not in r.text and "<h1>Not found</h1>" in r.text, path
