@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from minimap.store.pipelined import naive
+from minimap.store.pipelined import driver_errors, naive
 
 COLUMNS = ("run_id", "task_id", "map_index", "dag_id", "state", "try_number", "max_tries", "args", "queued_at")
 _CHUNK = 10_000  # rows per executemany on SQLite (each a prepared statement reused)
@@ -24,7 +24,11 @@ def insert_instances(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     assert raw is not None
     n = 0
     if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f"COPY task_instance ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        with (
+            driver_errors(conn, "COPY task_instance"),
+            raw.cursor() as cur,
+            cur.copy(f"COPY task_instance ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(_plain(row, None))
                 n += 1
@@ -32,14 +36,15 @@ def insert_instances(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     sql = f"INSERT INTO task_instance ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     cur = raw.cursor()
     chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(_plain(row, _SQLITE_TIME))
-        if len(chunk) >= _CHUNK:
+    with driver_errors(conn, sql):
+        for row in rows:
+            chunk.append(_plain(row, _SQLITE_TIME))
+            if len(chunk) >= _CHUNK:
+                cur.executemany(sql, chunk)
+                n, chunk = n + len(chunk), []
+        if chunk:
             cur.executemany(sql, chunk)
-            n, chunk = n + len(chunk), []
-    if chunk:
-        cur.executemany(sql, chunk)
-        n += len(chunk)
+            n += len(chunk)
     return n
 
 

@@ -16,10 +16,12 @@ names, written once here as SQL with their locks and indexes:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from minimap.rules.claims import Slot
 from minimap.store import completions
@@ -54,6 +56,21 @@ RETURNING map_index, try_number, max_tries, args
 """
 
 
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Raw driver errors as SQLAlchemy's (DBAPIError subclasses, as its own statements raise them), so the store
+    turns them into one line and the loops wait out the transient ones; a connection the error closed is
+    invalidated, so the pool does not hand it out again."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as e:
+        raw = conn.connection.driver_connection
+        if raw is None or getattr(raw, "closed", False):
+            conn.invalidate(e)
+        raise DBAPIError.instance(statement, None, e, dbapi.Error, dialect=conn.dialect) from e
+
+
 def naive(t: datetime | None) -> datetime | None:
     """UTC without tzinfo, as the timestamp columns hold it."""
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
@@ -69,16 +86,19 @@ def record_lock_read(
     raw = conn.connection.driver_connection
     assert raw is not None
     slots_sql = SLOTS.format(only=_ONE_RUN if run_id is not None else "")
-    with raw.pipeline():
+    with driver_errors(conn, RECORD if done else slots_sql), raw.pipeline():
         rec = raw.execute(RECORD, completions.record_pg_params(worker_id, done)) if done else None
         if want > 0:
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
             read = raw.execute(slots_sql, {"queued": 2 * want, "retries": want, "now": naive(now), "run_id": run_id})
-    recorded = completions.kept(worker_id, done, {tuple(r) for r in rec.fetchall()}) if rec is not None else 0
+    with driver_errors(conn, RECORD):
+        recorded = completions.kept(worker_id, done, {tuple(r) for r in rec.fetchall()}) if rec is not None else 0
     running: list[Slot] = []
     ready: list[Slot] = []
     if want > 0:
-        for r in read.fetchall():
+        with driver_errors(conn, slots_sql):
+            fetched = read.fetchall()
+        for r in fetched:
             (running if r[4] == 0 else ready).append(Slot(r[0], r[1], r[2], r[3]))
     return recorded, running, ready
 
@@ -90,9 +110,10 @@ def claim(
     raw = conn.connection.driver_connection
     assert raw is not None
     base = {"now": naive(now), "hostname": hostname, "pid": pid, "worker_id": worker_id}
-    with raw.pipeline():
+    with driver_errors(conn, CLAIM), raw.pipeline():
         cursors = [
             raw.execute(CLAIM, {**base, "run_id": rid, "task_id": tid, "indexes": indexes})
             for rid, tid, indexes in groups
         ]
-    return [c.fetchall() for c in cursors]
+    with driver_errors(conn, CLAIM):
+        return [c.fetchall() for c in cursors]
