@@ -104,6 +104,9 @@ def state_option(help_text: str) -> Callable[..., Any]:
     )
 
 
+MAX_INDEX = 2**31 - 1  # map indexes and try numbers are 32-bit integers in the database
+
+
 class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it fails on older click at run time
     """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
 
@@ -121,6 +124,8 @@ class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it f
             low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
             if high < low:
                 self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
+            if high > MAX_INDEX:
+                self.fail(f"{high} is past the largest map index ({MAX_INDEX:,})", param, ctx)
             if high - low >= self.MOST:
                 self.fail(f"the range {low}-{high} names more than {self.MOST:,} indexes", param, ctx)
             found.extend(range(low, high + 1))
@@ -141,10 +146,21 @@ def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> di
 
 def _drive(store: Store, run: RunRow, workers: int | None) -> int:
     """Drive `run` to its end with live progress; print the summary; the exit code for its state."""
+    from minimap.execution.runner import Stop, Stopped
+
     progress = Progress(store, run.run_id)
     started = time.monotonic()
+    stop = Stop().install()  # SIGTERM or Ctrl-C: let running attempts finish briefly, hand back the rest
     try:
-        state = api.run_to_end(store, run.run_id, workers, on_progress=progress)
+        state = api.run_to_end(store, run.run_id, workers, on_progress=progress, stop=stop)
+    except Stopped as e:
+        back = f", {e.handed_back} unfinished attempt{'s' * (e.handed_back != 1)} handed back" if e.handed_back else ""
+        click.echo(
+            f"\nstopped by {e.stop.name}: run {run.run_id} is unfinished{back}; "
+            f"`minimap resume --run-id {shlex.quote(run.run_id)}` carries on",
+            err=True,
+        )
+        return e.stop.exit_code
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted: run {run.run_id} is unfinished; `minimap resume --run-id {shlex.quote(run.run_id)}` "
@@ -152,6 +168,8 @@ def _drive(store: Store, run: RunRow, workers: int | None) -> int:
             err=True,
         )
         return EXIT_INTERRUPTED
+    finally:
+        stop.uninstall()
     progress(final=True)
     click.echo(summary(store, run.run_id, state, time.monotonic() - started))
     return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
@@ -212,6 +230,12 @@ def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, A
     store = api.open_store(db_url)
     created = api.trigger_file(store, dag_file, dag.dag_id, conf)
     click.echo(f"run {created.run_id} of {created.dag_id} ({store.url})", err=True)
+    if dag.schedule is not None:
+        click.echo(
+            f"DAG {dag.dag_id} has schedule={dag.schedule!r}: this is a manual run; `minimap scheduler --dags PATH` "
+            "creates its scheduled runs, `minimap backfill` those of a past range",
+            err=True,
+        )
     return _drive(store, created, workers)
 
 
@@ -452,8 +476,12 @@ def tasks(
 @main.command()
 @which_run
 @click.option("--task", "task_id", required=True, help="The task.")
-@click.option("--map-index", type=int, default=-1, show_default=True, help="The instance's index.")
-@click.option("--try", "try_number", type=int, help="Which try (default: the latest recorded).")
+@click.option(
+    "--map-index", type=click.IntRange(-1, MAX_INDEX), default=-1, show_default=True, help="The instance's index."
+)
+@click.option(
+    "--try", "try_number", type=click.IntRange(1, MAX_INDEX), help="Which try (default: the latest recorded)."
+)
 @common
 def logs(
     db_url: str | None, run_id: str | None, dag_id: str | None, task_id: str, map_index: int, try_number: int | None
@@ -476,16 +504,31 @@ def logs(
 
 
 @main.command()
+@click.option(
+    "--dags",
+    "dag_paths",
+    metavar="PATH",
+    multiple=True,
+    help="DAG files or folders whose schedules to act on; repeatable (default: $MINIMAP_HOME/dags).",
+)
 @common
-def scheduler(db_url: str | None) -> int:
-    """Schedule every unfinished run until SIGTERM or SIGINT (several schedulers may run at once)."""
+def scheduler(db_url: str | None, dag_paths: tuple[str, ...]) -> int:
+    """Schedule every unfinished run, and create the scheduled runs of the DAGs in --dags as they fall due,
+    until SIGTERM or SIGINT (several schedulers may run at once)."""
     import socket
 
+    from minimap.execution.registry import Registry
     from minimap.execution.runner import Stop, serve_scheduler
+    from minimap.store.engine import minimap_home
 
     logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
+    paths = list(dag_paths) or [str(minimap_home() / "dags")]
+    for path in dag_paths:
+        if not os.path.exists(path):
+            raise click.BadParameter(f"no such file or folder: {path}", param_hint="--dags")
     store = api.open_store(db_url)
-    serve_scheduler(store, Stop().install(), socket.gethostname())
+    log.info("scheduler: DAG files in %s", ", ".join(paths))
+    serve_scheduler(store, Stop().install(), socket.gethostname(), Registry(store, paths))
     return EXIT_OK
 
 
@@ -494,8 +537,8 @@ def scheduler(db_url: str | None) -> int:
 @click.option(
     "--grace-period",
     type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
+    default=defaults.STOP_GRACE,
+    show_default="MINIMAP_STOP_GRACE, else 8",
     help="Seconds to let attempts finish after SIGTERM before handing them back.",
 )
 @common
@@ -506,6 +549,26 @@ def worker(db_url: str | None, concurrency: int, grace_period: float) -> int:
     logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
     store = api.open_store(db_url)
     serve_worker(store, Stop().install(), concurrency, grace_period)
+    return EXIT_OK
+
+
+@main.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (off loopback: MINIMAP_UI_TOKEN)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--with-workers", is_flag=True, help="Also run a scheduler and a worker here (local use); Ctrl-C stops all."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="The worker's task processes."
+)
+@common
+def ui(db_url: str | None, host: str, port: int, with_workers: bool, concurrency: int) -> int:
+    """Serve the web page: runs, tasks, every mapped instance, clear with a preview (pip install 'minimap[ui]')."""
+    from minimap.ui.serve import serve
+
+    serve(db_url, host, port, with_workers, concurrency)
     return EXIT_OK
 
 
@@ -526,3 +589,9 @@ def upgrade(db_url: str | None) -> int:
         f"{database.mask(str(engine.url))}: {'upgraded to' if applied else 'already at'} {database.head_revision()}"
     )
     return EXIT_OK
+
+
+from minimap.cli_schedules import backfill, dags  # noqa: E402 -- they use common() and _drive() from above
+
+main.add_command(dags)
+main.add_command(backfill)

@@ -7,13 +7,14 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import wait
 from typing import Any
 
 from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
 from minimap.execution.executor import Job, Outcome, TaskProcess
+from minimap.rules import attempts
 from minimap.rules.backoff import Backoff
 from minimap.states import TIState
 from minimap.store.rows import Claimed, Completion, utcnow
@@ -50,7 +51,9 @@ class Worker:
         self.worker_id = f"{self.hostname}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.procs: list[TaskProcess] = []
         self._conf: dict[str, dict[str, Any]] = {}
-        self._logical: dict[str, datetime] = {}  # each run's logical date (its creation time)
+        # each run's (logical_date, data_interval_start, data_interval_end); a manual run's: its creation time
+        self._logical: dict[str, tuple[datetime, datetime, datetime]] = {}
+        self._run_type: dict[str, str] = {}
         self._db_url = store.engine.url.render_as_string(hide_password=False)  # for ti.xcom_pull in task processes
         self._beat = 0.0
         self.pending: list[Completion] = []  # ended attempts not yet recorded (the database may be away)
@@ -69,11 +72,12 @@ class Worker:
     def busy(self) -> int:
         return sum(1 for p in self.procs if p.busy)
 
-    def shutdown(self, reason: str) -> None:
-        """Stop every task process; hand attempts still under way back to the queue."""
-        if self.pending:
-            self.store.complete(self.worker_id, self.pending)
-            self.pending = []
+    def shutdown(self, reason: str) -> int:
+        """Stop every task process; hand attempts still under way back to the queue: how many were.
+
+        The processes go first, whatever the database does next: a task process ignores SIGTERM, so one left
+        behind would keep this process from exiting (multiprocessing joins it at exit).
+        """
         running = [p.job for p in self.procs if p.busy]
         for p in self.procs:
             if p.busy:
@@ -81,23 +85,31 @@ class Worker:
             else:
                 p.stop()
         self.procs = []
-        if running:
-            n = self.store.hand_back(self.worker_id, running, reason)
-            log.warning("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
+        if self.pending:
+            self.store.complete(self.worker_id, self.pending)
+            self.pending = []
+        n = self.store.hand_back(self.worker_id, running, reason) if running else 0
+        if n:
+            log.info("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
         self.store.heartbeat(self.worker_id, state="stopped")
+        return n
 
     # --- one round ---------------------------------------------------------------------------
 
     def step(self, timeout: float, claim: bool = True) -> int:
         """Record what ended and claim into the free slots (one transaction), then wait up to `timeout` s for
-        attempts to end; how many ended attempts were recorded.
+        attempts to end and record those at once (with the next claims); how many ended attempts were recorded.
 
         The longer an exchange takes, the more attempts end meanwhile and go into the next one: batches grow
         with the load. A database error is absorbed: outcomes stay pending until the database answers again.
         """
         recorded = self._guarded(lambda: self._exchange(claim)) if self.db.ready else None
         # Recorded something and found nothing to claim: the scheduler may have work now, so don't wait here.
-        self.collect(0.0 if recorded and self.starved else timeout)
+        ended = self.collect(0.0 if recorded and self.starved else timeout)
+        if ended and self.db.ready:
+            # Record at once, with the claims into the freed slots: an outcome held only in memory is what a
+            # kill loses (and runs again), and the caller may next spend a while in a scheduling pass.
+            recorded = (recorded or 0) + (self._guarded(lambda: self._exchange(claim)) or 0)
         return recorded or 0
 
     def _exchange(self, claim: bool) -> int:
@@ -136,6 +148,8 @@ class Worker:
         try:
             result = fn()
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return None
         if self.db.succeeded():
@@ -157,7 +171,8 @@ class Worker:
         task = spec.tasks[c.task_id]
         if c.run_id not in self._conf:
             run = self.store.run(c.run_id)
-            self._conf[c.run_id], self._logical[c.run_id] = run.conf, run.created_at
+            self._conf[c.run_id], self._logical[c.run_id] = run.conf, run.logical
+            self._run_type[c.run_id] = run.run_type
         job = Job(
             run_id=c.run_id,
             dag_id=c.dag_id,
@@ -171,7 +186,9 @@ class Worker:
             mapped_over=task.mapped_over and not task.mapped,  # a mapped task's list is its instances' results
             max_map_length=spec.max_map_length,
             map_index_template=task.map_index_template,
-            logical_date=self._logical[c.run_id],
+            logical_date=self._logical[c.run_id][0],
+            data_interval=self._logical[c.run_id][1:],
+            run_type=self._run_type[c.run_id],
             db_url=self._db_url,
         )
         proc = next((p for p in self.procs if not p.busy), None)
@@ -221,11 +238,9 @@ class Worker:
 
     def _completion(self, c: Claimed, o: Outcome) -> Completion:
         now = utcnow()
-        state = {"success": TIState.SUCCESS, "skipped": TIState.SKIPPED}.get(o.kind, TIState.FAILED)
-        next_at = None
-        if o.kind == "failed" and c.try_number < c.max_tries:
-            delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
-            state, next_at = TIState.UP_FOR_RETRY, now + timedelta(seconds=delay)
+        delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
+        ending = attempts.finished(o.kind, c.try_number, c.max_tries, now, delay)
+        state, next_at = ending.state, ending.next_retry_at
         if state in (TIState.FAILED, TIState.UP_FOR_RETRY):
             log.info(
                 "%s[%d] try %d %s: %s: %s", c.task_id, c.map_index, c.try_number, state, o.error_type, o.error_message

@@ -4,18 +4,19 @@ the attempts of workers that are gone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from minimap.rules import attempts
 from minimap.states import TIState
 from minimap.store.completions import THIS_TRY, THIS_TRY_HELD, try_row
 from minimap.store.rows import Claimed, Completion, utcnow
-from minimap.store.specs import Specs
 from minimap.store.tables import task_instance, task_try, worker
 
 ti = task_instance.c
+tr = task_try.c
 wk = worker.c
 
 # HEARTBEAT: a worker's lease renewed (primary key worker_id); no other row touched.
@@ -31,14 +32,33 @@ HELD_BY = select(
     ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.args, ti.started_at
 ).where(ti.state == TIState.RUNNING.value, ti.worker_id == bindparam("worker_id"))
 
-# HAND_BACK: one attempt, if this worker still holds it (primary key + the attempt guard), queued again with one
-# more try allowed, so handing back uses none up.
-HAND_BACK = (
-    update(task_instance)
-    .where(THIS_TRY_HELD)
-    .values(
-        state=TIState.QUEUED.value, max_tries=ti.max_tries + 1, error=bindparam("error"), queued_at=bindparam("now")
+
+# ENDED / ENDED_HELD: one attempt, if it is still that running try (primary key + the attempt guard; ENDED_HELD: and
+# this worker holds it), ended as minimap.rules.attempts decided: queued again (at once: no retry delay) with the
+# try given back (given_back = 1), or failed.
+def _ended(guard: Any) -> Any:
+    return (
+        update(task_instance)
+        .where(guard)
+        .values(
+            state=bindparam("state"),
+            error=bindparam("error"),
+            max_tries=ti.max_tries + bindparam("given_back"),
+            queued_at=func.coalesce(bindparam("queued_at"), ti.queued_at),
+            ended_at=bindparam("ended_at"),
+            next_retry_at=bindparam("next_retry_at"),
+        )
     )
+
+
+ENDED = _ended(THIS_TRY)
+ENDED_HELD = _ended(THIS_TRY_HELD)
+
+# EARLIER_ENDINGS: how an instance's tries ended, newest first (task_try's primary key, backwards); no lock.
+EARLIER_ENDINGS = (
+    select(tr.error_type)
+    .where(tr.run_id == bindparam("run_id"), tr.task_id == bindparam("task_id"), tr.map_index == bindparam("map_index"))
+    .order_by(tr.try_number.desc())
 )
 
 # RUNNING_WITH_LEASE: every running attempt with its worker's host, pid and last heartbeat (state index, then the
@@ -58,19 +78,6 @@ RUNNING_WITH_LEASE = (
     )
     .select_from(task_instance.outerjoin(worker, wk.worker_id == ti.worker_id))
     .where(ti.state == TIState.RUNNING.value)
-)
-
-# RECLAIM: one attempt, if it is still that running try (primary key + the attempt guard), ended as lost:
-# sent to retry or failed.
-RECLAIM = (
-    update(task_instance)
-    .where(THIS_TRY)
-    .values(
-        state=bindparam("state"),
-        error=bindparam("error"),
-        ended_at=bindparam("now"),
-        next_retry_at=bindparam("next_retry_at"),
-    )
 )
 
 
@@ -102,13 +109,21 @@ def _key(k: Claimed, worker_id: str | None = None) -> dict[str, Any]:
             **held}  # fmt: skip
 
 
+def _ending(ending: attempts.Ending, now: datetime) -> dict[str, Any]:
+    queued = ending.state is TIState.QUEUED
+    return {"state": ending.state.value, "error": ending.error, "given_back": 0 if ending.spent else 1,
+            "queued_at": now if queued else None, "ended_at": None if queued else now,
+            "next_retry_at": ending.next_retry_at}  # fmt: skip
+
+
 def hand_back(conn: Connection, worker_id: str, claimed: Iterable[Claimed], reason: str) -> int:
     """Return unfinished attempts to the queue without using up a try (the try is recorded as failed)."""
     now = utcnow()
+    ending = attempts.handed_back(reason)
     done = []
     for k in claimed:
-        if conn.execute(HAND_BACK, {**_key(k, worker_id), "error": reason, "now": now}).rowcount:
-            c = Completion(k, TIState.FAILED, now, error_type="Interrupted", error_message=reason)
+        if conn.execute(ENDED_HELD, {**_key(k, worker_id), **_ending(ending, now)}).rowcount:
+            c = Completion(k, ending.try_state, now, error_type=attempts.HANDED_BACK, error_message=reason)
             done.append(try_row(worker_id, c))
     if done:
         conn.execute(insert(task_try), done)
@@ -116,13 +131,16 @@ def hand_back(conn: Connection, worker_id: str, claimed: Iterable[Claimed], reas
 
 
 def reclaim_lost(
-    conn: Connection, specs: Specs, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool]
+    conn: Connection, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool], max_lost: int
 ) -> list[str]:
-    """Fail (or send to retry) attempts whose worker stopped heartbeating; a description of each."""
+    """Queue again (after `max_lost` in a row: fail) attempts whose worker is lost; a line for each.
+
+    A lost worker's death says nothing about the task: no retry is spent (minimap.rules.attempts).
+    """
     now = utcnow()
     found: list[str] = []
     tries = []
-    for r in conn.execute(RUNNING_WITH_LEASE):
+    for r in conn.execute(RUNNING_WITH_LEASE).all():
         stale = r.heartbeat_at is None or (now - r.heartbeat_at).total_seconds() > lease_timeout
         gone = r.hostname == hostname and r.pid is not None and not is_alive(r.pid)
         if not (stale or gone):
@@ -131,28 +149,23 @@ def reclaim_lost(
         reason = (
             f"worker {who} is gone (its process no longer exists)" if gone else f"worker {who} stopped heartbeating"
         )
-        retry = r.try_number < r.max_tries
-        spec = specs.get(conn, r.run_id)[0]
-        delay = spec.tasks[r.task_id].retry_delay_after(r.try_number) if retry else 0
-        params = {
-            "k_run_id": r.run_id, "k_task_id": r.task_id, "k_map_index": r.map_index, "k_try_number": r.try_number,
-            "state": (TIState.UP_FOR_RETRY if retry else TIState.FAILED).value, "error": f"WorkerLost: {reason}",
-            "now": now, "next_retry_at": now + timedelta(seconds=delay) if retry else None,
-        }  # fmt: skip
-        if conn.execute(RECLAIM, params).rowcount:
-            found.append(f"{r.task_id}[{r.map_index}] try {r.try_number} of run {r.run_id}: {reason}")
+        key = {"run_id": r.run_id, "task_id": r.task_id, "map_index": r.map_index}
+        earlier = conn.execute(EARLIER_ENDINGS, key).scalars().all()
+        ending = attempts.lost(reason, attempts.lost_in_a_row(earlier), max_lost)
+        params = {"k_run_id": r.run_id, "k_task_id": r.task_id, "k_map_index": r.map_index,
+                  "k_try_number": r.try_number, **_ending(ending, now)}  # fmt: skip
+        if conn.execute(ENDED, params).rowcount:
+            found.append(f"{r.task_id}[{r.map_index}] try {r.try_number} of run {r.run_id}: {ending.error}")
             tries.append(
                 {
-                    "run_id": r.run_id,
-                    "task_id": r.task_id,
-                    "map_index": r.map_index,
+                    **key,
                     "try_number": r.try_number,
-                    "state": TIState.FAILED.value,
+                    "state": ending.try_state.value,
                     "started_at": r.started_at,
                     "ended_at": now,
                     "hostname": r.hostname,
                     "pid": r.pid,
-                    "error_type": "WorkerLost",
+                    "error_type": attempts.WORKER_LOST,
                     "error_message": reason,
                     "log": None,
                     "log_truncated": False,

@@ -16,13 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
 from minimap.store import claims, completions, instances, leases, maintenance, runs
-from minimap.store.engine import mask, short
+from minimap.store.engine import database_error, mask
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow
 from minimap.store.scheduling import RunTx
 from minimap.store.specs import Specs
@@ -48,8 +48,10 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except (OperationalError, InterfaceError) as e:  # the server went away, refused, or timed out
-            raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
+        except DBAPIError as e:  # the server went away, timed out, or refused the statement
+            if isinstance(e, IntegrityError):
+                raise
+            raise database_error(self.url, e) from e
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -178,14 +180,16 @@ class Store:
         with self._tx() as conn:
             return leases.hand_back(conn, worker_id, claimed, reason)
 
-    def reclaim_lost(self, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool]) -> list[str]:
-        """Fail (or send to retry) attempts whose worker stopped heartbeating; a description of each.
+    def reclaim_lost(
+        self, lease_timeout: float, hostname: str, is_alive: Callable[[int], bool], max_lost: int = 3
+    ) -> list[str]:
+        """Queue again (or, after `max_lost` in a row, fail) attempts whose worker is lost; a line for each.
 
         A worker is lost when its last heartbeat is older than `lease_timeout`, or at once when it ran on
-        this host and its process no longer exists.
+        this host and its process no longer exists. No retry is spent (see minimap.rules.attempts).
         """
         with self._tx() as conn:
-            return leases.reclaim_lost(conn, self.specs, lease_timeout, hostname, is_alive)
+            return leases.reclaim_lost(conn, lease_timeout, hostname, is_alive, max_lost)
 
     def held_by(self, worker_id: str) -> list[Claimed]:
         """Attempts the database says `worker_id` is running."""
@@ -198,8 +202,8 @@ class Store:
             try:
                 with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     maintenance.vacuum(conn)
-            except (OperationalError, InterfaceError) as e:
-                raise DatabaseError(f"database {self.url} failed: {short(e)}") from e
+            except DBAPIError as e:
+                raise database_error(self.url, e) from e
 
     def analyze(self) -> None:
         """Refresh the planner's statistics of task_instance (Postgres), after a large expansion."""

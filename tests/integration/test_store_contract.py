@@ -180,3 +180,23 @@ def test_a_report_from_a_worker_whose_lease_was_taken_over_is_ignored(
 
     assert store.complete(taker, [Completion(retaken[0], TIState.SUCCESS, utcnow(), result="0")]) == 1
     assert [t.state for t in store.tries(run_id, "work", claimed.map_index)] == [TIState.FAILED, TIState.SUCCESS]
+
+
+def test_a_lost_attempt_is_queued_again_with_its_try_given_back_until_three_in_a_row_fail_it(store: Store) -> None:
+    run_id = _queued_wide_run(store)
+    base = store.instances(run_id, "work", map_indexes=[0])[0].max_tries
+    index = None
+    for n in range(1, 4):
+        dead = _worker(store, HERE, _dead_pid(), f"dead{n}")
+        claimed = _claim(store, dead, run_id)[0]
+        index = claimed.map_index if index is None else index
+        assert (claimed.map_index, claimed.try_number) == (index, n)  # queued again, first in line
+        (line,) = store.reclaim_lost(3600, HERE, pid_alive, max_lost=3)
+        now = store.instances(run_id, "work", map_indexes=[index])[0]
+        if n < 3:
+            assert (now.state, now.max_tries) == (TIState.QUEUED, base + n)
+            assert f"({n} of 3 lost in a row)" in line
+        else:
+            assert (now.state, now.max_tries) == (TIState.FAILED, base + 2)
+            assert "lost its worker 3 times in a row, so it is failed" in (now.error or "")
+    assert [t.error_type for t in store.tries(run_id, "work", index)] == ["WorkerLost"] * 3
