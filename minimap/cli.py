@@ -552,6 +552,26 @@ def worker(db_url: str | None, concurrency: int, grace_period: float) -> int:
     return EXIT_OK
 
 
+@main.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (off loopback: MINIMAP_UI_TOKEN)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--with-workers", is_flag=True, help="Also run a scheduler and a worker here (local use); Ctrl-C stops all."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="The worker's task processes."
+)
+@common
+def ui(db_url: str | None, host: str, port: int, with_workers: bool, concurrency: int) -> int:
+    """Serve the web page: runs, tasks, every mapped instance, clear with a preview (pip install 'minimap[ui]')."""
+    from minimap.ui.serve import serve
+
+    serve(db_url, host, port, with_workers, concurrency)
+    return EXIT_OK
+
+
 @main.group()
 def db() -> None:
     """The database's schema."""

@@ -244,14 +244,16 @@ def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, paral
     worker = Worker(store, concurrency, parallelism)
     worker.start()
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
-    reason = f"worker {worker.hostname}:{worker.pid} stopped ({stop.name}) before the attempt finished"
+    why: str | None = None  # what stopped the worker, when it was not the stop request (read once it has come)
     try:
         while not stop.requested:
             worker.step(POLL_INTERVAL)
         let_finish(worker, stop, grace)
     except BaseException as e:  # a database that refuses us: stop the task processes and hand back what we can
-        reason = f"worker {worker.hostname}:{worker.pid} stopped ({type(e).__name__}) before the attempt finished"
+        why = type(e).__name__
         raise
     finally:
-        _shutdown(worker, reason)
+        _shutdown(
+            worker, f"worker {worker.hostname}:{worker.pid} stopped ({why or stop.name}) before the attempt finished"
+        )
     log.info("worker %s stopped", worker.worker_id)
