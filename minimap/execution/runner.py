@@ -233,14 +233,15 @@ def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, paral
     worker = Worker(store, concurrency, parallelism)
     worker.start()
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
-    reason = f"worker {worker.hostname}:{worker.pid} stopped ({stop.name}) before the attempt finished"
+    why = ""
     try:
         while not stop.requested:
             worker.step(POLL_INTERVAL)
         let_finish(worker, stop, grace)
     except BaseException as e:  # a database that refuses us: stop the task processes and hand back what we can
-        reason = f"worker {worker.hostname}:{worker.pid} stopped ({type(e).__name__}) before the attempt finished"
+        why = type(e).__name__
         raise
     finally:
-        _shutdown(worker, reason)
+        why = why or stop.name  # read once the signal came
+        _shutdown(worker, f"worker {worker.hostname}:{worker.pid} stopped ({why}) before the attempt finished")
     log.info("worker %s stopped", worker.worker_id)
