@@ -16,6 +16,11 @@ from minimap.execution.runner import drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
 from minimap.rules.expansion import ExpansionError, encode_args, expand
+from minimap.rules.priority import claim_fields
+from minimap.service.pools import check_pools
+from minimap.service.pools import delete_pool as delete_pool  # pools are part of the library face
+from minimap.service.pools import list_pools as list_pools
+from minimap.service.pools import set_pool as set_pool
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store import engine as db
@@ -32,8 +37,10 @@ def initial_instances(spec: DagSpec) -> list[dict[str, Any]]:
     """A new run's instances: one placeholder (map_index -1) per task, except that a task mapped over
     literals alone is expanded at once (its length is known before anything runs)."""
     rows: list[dict[str, Any]] = []
+    fields = claim_fields(spec)
     for tid, t in spec.tasks.items():
         base = {"task_id": tid, "state": TIState.SCHEDULED.value, "max_tries": t.retries + 1, "args": None}
+        base.update(fields[tid])
         if t.mapped and not t.refs():
             try:
                 args = [encode_args(kw) for kw in expand(t, {})]
@@ -50,6 +57,7 @@ def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: 
     """Create a run of `dag` (queued; a scheduler starts it) and return it."""
     snapshot = dag.snapshot()
     spec = DagSpec.from_json(snapshot)
+    check_pools(store, spec)
     now = datetime.now(timezone.utc)
     run_id = run_id or f"manual__{now.isoformat(timespec='microseconds')}"
     return store.create_run(

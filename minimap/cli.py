@@ -536,3 +536,8 @@ def upgrade(db_url: str | None) -> int:
         f"{database.mask(str(engine.url))}: {'upgraded to' if applied else 'already at'} {database.head_revision()}"
     )
     return EXIT_OK
+
+
+from minimap.cli_pools import pools  # noqa: E402 -- its commands use `common` above
+
+main.add_command(pools)

@@ -27,7 +27,7 @@ from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store.engine import mask, short
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
-from minimap.store.tables import dag_run, task_instance, task_try, worker
+from minimap.store.tables import dag_run, pool, task_instance, task_try, worker
 
 ti = task_instance.c
 tr = task_try.c
@@ -257,10 +257,11 @@ class Store:
         if len(running) >= parallelism:
             return []
         specs = {r.run_id: self.spec(r.run_id, conn) for r in ready}
-        chosen = pick(ready, running, specs, want, parallelism)
+        pools = {name: slots for name, slots in conn.execute(_POOLS)}  # under the lock: usage is in `running`
+        chosen = pick(ready, running, specs, want, parallelism, pools)
         if len(chosen) < want and len(ready) >= 2 * want:
             # more is queued than one batch and a cap passed some of it over: look past the capped pairs
-            chosen = self._choose(conn, running, want, parallelism, run_id, now)
+            chosen = self._choose(conn, running, want, parallelism, run_id, now, pools)
         claimed: list[Claimed] = []
         for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
             spec, dag_file = self._spec_and_file(rid, conn)
@@ -278,7 +279,8 @@ class Store:
         running: list[Slot] = []
         ready: list[Slot] = []
         for r in conn.execute(_SLOTS[run_id is not None], params):
-            (running if r.kind == 0 else ready).append(Slot(r.run_id, r.dag_id, r.task_id, r.map_index))
+            slot = Slot(r.run_id, r.dag_id, r.task_id, r.map_index, r.pool, r.pool_slots)
+            (running if r.kind == 0 else ready).append(slot)
         return running, ready
 
     def _choose(
@@ -289,9 +291,10 @@ class Store:
         parallelism: int,
         run_id: str | None,
         now: datetime,
+        pools: dict[str, int],
     ) -> list[Slot]:
         """Ready instances to claim: queued ones, then due retries; passes (run, task) pairs at a cap."""
-        cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+        cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.pool, ti.pool_slots)
         chosen: list[Slot] = []
         blocked: set[tuple[str, str]] = set()
         ready = (
@@ -300,7 +303,7 @@ class Store:
         )
         for condition in ready:
             for _ in range(4):  # a few rounds, each past the (run, task) pairs that hit a cap
-                q = select(*cols).where(condition).order_by(ti.run_id, ti.task_id, ti.map_index).limit(want * 2)
+                q = select(*cols).where(condition).order_by(*_CLAIM_ORDER).limit(want * 2)
                 if run_id is not None:
                     q = q.where(ti.run_id == run_id)
                 for rid, tid in blocked:
@@ -309,7 +312,7 @@ class Store:
                     q = q.with_for_update(skip_locked=True)
                 rows = [Slot(*r) for r in conn.execute(q)]
                 specs = {r.run_id: self.spec(r.run_id, conn) for r in rows}
-                picked = pick(rows, running + chosen, specs, want - len(chosen), parallelism)
+                picked = pick(rows, running + chosen, specs, want - len(chosen), parallelism, pools)
                 chosen.extend(picked)
                 if len(chosen) >= want or len(rows) < want * 2:
                     break
@@ -551,11 +554,16 @@ def _naive(t: datetime | None) -> datetime | None:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
 
+# Highest effective priority_weight first (ix_task_instance_state_priority), then run, task and map index.
+_CLAIM_ORDER = (ti.priority_weight.desc(), ti.run_id, ti.task_id, ti.map_index)
+_POOLS = select(pool.c.name, pool.c.slots)
+
+
 def _slots_statement(one_run: bool) -> Any:
     """Running instances (kind 0), the first queued ones (1) and the first due retries (2), in one statement."""
-    cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+    cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.pool, ti.pool_slots)
     only = (ti.run_id == bindparam("s_run_id"),) if one_run else ()
-    order = (ti.run_id, ti.task_id, ti.map_index)
+    order = _CLAIM_ORDER
     branches = [
         select(*cols, literal(0).label("kind")).where(ti.state == TIState.RUNNING.value),
         select(*cols, literal(1).label("kind")).where(ti.state == TIState.QUEUED.value, *only)
@@ -697,7 +705,12 @@ class RunTx:
         """
         run_id, now, n = self.run.run_id, utcnow(), len(args)
         key = and_(ti.run_id == run_id, ti.task_id == task_id)
-        existing = {r.map_index: r for r in self.conn.execute(select(ti.map_index, ti.state, ti.args).where(key))}
+        cols = (ti.map_index, ti.state, ti.args, ti.pool, ti.pool_slots, ti.priority_weight)
+        existing = {r.map_index: r for r in self.conn.execute(select(*cols).where(key))}
+        some = next(iter(existing.values()), None)  # every instance of a task has the same pool, slots, weight
+        fields = (
+            {"pool": some.pool, "pool_slots": some.pool_slots, "priority_weight": some.priority_weight} if some else {}
+        )
         placeholder = existing.pop(-1, None)
         if placeholder is not None:
             if n == 0:
@@ -715,6 +728,7 @@ class RunTx:
                 "max_tries": max_tries,
                 "args": a,
                 "queued_at": now,
+                **fields,
             }
             for i, a in enumerate(args)
             if i not in existing

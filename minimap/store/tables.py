@@ -83,10 +83,24 @@ task_instance = Table(
     Column("hostname", String(250)),
     Column("pid", Integer),
     Column("worker_id", String(100)),
+    # Copied from the snapshot when the instance is made, so the claim reads and orders by them in SQL.
+    Column("pool", String(256), nullable=False, server_default="default_pool"),
+    Column("pool_slots", Integer, nullable=False, server_default="1"),
+    Column("priority_weight", Integer, nullable=False, server_default="1"),  # effective (after weight_rule)
     Index("ix_task_instance_state_run_id_task_id_map_index", "state", "run_id", "task_id", "map_index"),
     # The read side (minimap/store/reads.py): a run's per-task counts, first start and last end, and the top-N
     # sort keys of a task's instances, read from this index alone (SQLite: 100,000 instances in 17 ms, not 98).
     Index("ix_task_instance_run_task_state_times", "run_id", "task_id", "state", "map_index", "started_at", "ended_at"),
+)
+
+# The claim's queued scan: highest priority first, then run, task, map index (minimap/store/storage.py).
+Index(
+    "ix_task_instance_state_priority",
+    task_instance.c.state,
+    task_instance.c.priority_weight.desc(),
+    task_instance.c.run_id,
+    task_instance.c.task_id,
+    task_instance.c.map_index,
 )
 
 task_try = Table(
@@ -116,4 +130,12 @@ worker = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("state", String(20), nullable=False),  # running / stopping / stopped
+)
+
+pool = Table(
+    "pool",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("slots", Integer, nullable=False),
+    Column("description", Text),
 )
