@@ -60,7 +60,7 @@ def check_pools(store: Store, spec: DagSpec) -> None:
                 f"task {tid} of DAG {spec.dag_id} uses pool {task.pool!r}, which does not exist: "
                 f"create it with `minimap pools set {task.pool} SLOTS`"
             )
-        if task.pool_slots > size:
+        if 0 < size < task.pool_slots:  # 0 slots: the pool is held on purpose
             raise PoolError(
                 f"task {tid} of DAG {spec.dag_id} takes pool_slots={task.pool_slots} but pool {task.pool!r} has "
                 f"{size} slots, so it could never run: `minimap pools set {task.pool} {task.pool_slots}` or more"
