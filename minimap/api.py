@@ -170,6 +170,11 @@ def clear(
     return reset
 
 
+def expected_reruns(store: Store, run_id: str, reset: Sequence[Instance]) -> set[tuple[str, int]]:
+    """Succeeded instances of a clear plan that rerun because they ran without a tolerated failure."""
+    return clearing.expected_reruns(store.spec(run_id), reset)
+
+
 def clear_targets(store: Store, run_id: str, task_id: str | None, map_indexes: Sequence[int]) -> list[ClearTarget]:
     """--task/--map-index as clear targets; without --task, the one mapped task having those indexes."""
     if task_id is None:

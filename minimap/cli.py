@@ -324,7 +324,8 @@ def clear(
     only = [TIState(s) for s in states] or None
     if not dry_run and not yes:
         plan = api.clear(store, target.run_id, targets, only, downstream_all, dry_run=True)
-        done = [i for i in plan if i.state is TIState.SUCCESS]
+        expected = api.expected_reruns(store, target.run_id, plan)  # the consumers of a tolerated failure
+        done = [i for i in plan if i.state is TIState.SUCCESS and (i.task_id, i.map_index) not in expected]
         if done and not _confirm_rerun(done):
             click.echo("nothing was reset", err=True)
             return EXIT_OK

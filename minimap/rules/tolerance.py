@@ -6,11 +6,17 @@ task's instances (failed * 100 <= 5 * instances, computed exactly: 2 of 40 pass,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minimap.exceptions import DefinitionError
+from minimap.states import UNFINISHED, TIState
+
+if TYPE_CHECKING:
+    from minimap.snapshot import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,47 @@ def tolerance(value: Any) -> Tolerance:
     raise DefinitionError(f"tolerated_failures must be a whole number >= 0 or a percentage like '5%', got {value!r}")
 
 
-def failures_tolerated(value: int | str | None, failed: int, total: int) -> bool | None:
-    """None when the task has no tolerance; else whether `failed` of `total` is within it."""
-    if value is None:
-        return None
-    return tolerance(value).allows(failed, total)
+class Standing(Enum):
+    """Where a mapped task with a tolerance stands."""
+
+    NONE = "none"  # no tolerance: its failures count as they are
+    PENDING = "pending"  # within the tolerance, instances unfinished: its failures are not judged yet
+    TOLERATED = "tolerated"  # every instance finished, failures within the tolerance: it counts as succeeded
+    EXCEEDED = "exceeded"  # more failures than tolerated: it counts as failed at once
+
+
+def standing(task: TaskSpec, counts: Mapping[TIState, int]) -> Standing:
+    """How `task`'s instances (counted by state) stand against its tolerated_failures."""
+    if task.tolerated_failures is None:
+        return Standing.NONE
+    total = sum(n for s, n in counts.items() if s is not TIState.REMOVED)
+    failed = counts.get(TIState.FAILED, 0)
+    if not tolerance(task.tolerated_failures).allows(failed, total):
+        return Standing.EXCEEDED
+    if any(n for s, n in counts.items() if s in UNFINISHED):
+        return Standing.PENDING
+    return Standing.TOLERATED
+
+
+def as_upstream(task: TaskSpec, counts: Mapping[TIState, int]) -> dict[TIState, int]:
+    """How `task`'s instances count for the tasks that wait on it: while within its tolerance, its failures are
+    not done yet (pending) or count as successes (every instance finished); past it, as they are."""
+    seen = dict(counts)
+    failed = seen.get(TIState.FAILED, 0)
+    s = standing(task, counts)
+    if failed and s is Standing.PENDING:
+        seen[TIState.FAILED], seen[TIState.RUNNING] = 0, seen.get(TIState.RUNNING, 0) + failed
+    elif failed and s is Standing.TOLERATED:
+        seen[TIState.FAILED], seen[TIState.SUCCESS] = 0, seen.get(TIState.SUCCESS, 0) + failed
+    return seen
+
+
+def verdict(task: TaskSpec, counts: Mapping[TIState, int]) -> str | None:
+    """One line on the task's tolerance once it decided something (for the run's summary and the error)."""
+    s = standing(task, counts)
+    failed = counts.get(TIState.FAILED, 0)
+    if s is Standing.EXCEEDED:
+        return f"{failed} failed, past {tolerance(task.tolerated_failures).describe()}: the task failed"
+    if s is Standing.TOLERATED and failed:
+        return f"{failed} failed, within {tolerance(task.tolerated_failures).describe()}: the task succeeded"
+    return None

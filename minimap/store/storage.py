@@ -689,6 +689,15 @@ class RunTx:
             .values(state=state.value, ended_at=utcnow(), error=error)
         )
 
+    def abandon(self, task_id: str, reason: str) -> None:
+        """Skip the task's instances that have not started (waiting or queued), saying why."""
+        waiting = (TIState.SCHEDULED.value, TIState.QUEUED.value)
+        self.conn.execute(
+            update(task_instance)
+            .where(ti.run_id == self.run.run_id, ti.task_id == task_id, ti.state.in_(waiting))
+            .values(state=TIState.SKIPPED.value, ended_at=utcnow(), error=reason)
+        )
+
     def queue(self, task_id: str, args: str) -> None:
         """Queue the (unmapped) task's waiting instance with its resolved arguments."""
         self.conn.execute(
@@ -750,9 +759,10 @@ class RunTx:
             .values(state=TIState.REMOVED.value, ended_at=now)
         )
 
-    def instance_states(self) -> list[tuple[str, int, TIState]]:
-        q = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == self.run.run_id)
-        return [(r.task_id, r.map_index, TIState(r.state)) for r in self.conn.execute(q)]
+    def instance_states(self) -> list[tuple[str, int, TIState, int]]:
+        """(task_id, map_index, state, try_number) of every instance of the run."""
+        q = select(ti.task_id, ti.map_index, ti.state, ti.try_number).where(ti.run_id == self.run.run_id)
+        return [(r.task_id, r.map_index, TIState(r.state), r.try_number) for r in self.conn.execute(q)]
 
     def reset(self, keys: Sequence[tuple[str, int]], retries: dict[str, int]) -> None:
         """Send instances back to be scheduled with fresh tries (try_number keeps counting)."""
