@@ -33,7 +33,8 @@ class Settle:
 
 @dataclass(frozen=True)
 class Abandon:
-    """The task failed past its tolerance: its instances that have not started never will (skipped, `reason`)."""
+    """The task failed past its tolerance: its instances that have not started never will (skipped, `reason`),
+    and those waiting for a retry get none (failed)."""
 
     task_id: str
     reason: str
@@ -79,7 +80,8 @@ def decide(spec: DagSpec, counts: Counts) -> list[Action]:
     actions: list[Action] = []
     for tid, task in spec.tasks.items():
         c = counts.get(tid, {})
-        if (c.get(TIState.SCHEDULED) or c.get(TIState.QUEUED)) and standing(task, c) is Standing.EXCEEDED:
+        waiting = c.get(TIState.SCHEDULED) or c.get(TIState.QUEUED) or c.get(TIState.UP_FOR_RETRY)
+        if waiting and standing(task, c) is Standing.EXCEEDED:
             actions.append(Abandon(tid, f"not started: {tid} had {tolerance.verdict(task, c)}"))
             continue
         if not c.get(TIState.SCHEDULED):

@@ -28,6 +28,7 @@ from minimap.states import RunState, TIState
 from minimap.store.engine import mask, short
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
 from minimap.store.tables import dag_run, pool, task_instance, task_try, worker
+from minimap.store.tolerance import past_tolerance
 
 ti = task_instance.c
 tr = task_try.c
@@ -257,11 +258,14 @@ class Store:
         if len(running) >= parallelism:
             return []
         specs = {r.run_id: self.spec(r.run_id, conn) for r in ready}
+        read = len(ready)
+        stopped = past_tolerance(conn, ((r.run_id, r.task_id) for r in ready), specs)
+        ready = [r for r in ready if (r.run_id, r.task_id) not in stopped] if stopped else ready
         pools = {name: slots for name, slots in conn.execute(_POOLS)}  # under the lock: usage is in `running`
         chosen = pick(ready, running, specs, want, parallelism, pools)
-        if len(chosen) < want and len(ready) >= 2 * want:
+        if len(chosen) < want and read >= 2 * want:
             # more is queued than one batch and a cap passed some of it over: look past the capped pairs
-            chosen = self._choose(conn, running, want, parallelism, run_id, now, pools)
+            chosen = self._choose(conn, running, want, parallelism, run_id, now, pools, stopped)
         claimed: list[Claimed] = []
         for (rid, tid), group in groupby(chosen, key=lambda s: (s.run_id, s.task_id)):
             spec, dag_file = self._spec_and_file(rid, conn)
@@ -292,11 +296,13 @@ class Store:
         run_id: str | None,
         now: datetime,
         pools: dict[str, int],
+        stopped: set[tuple[str, str]],
     ) -> list[Slot]:
-        """Ready instances to claim: queued ones, then due retries; passes (run, task) pairs at a cap."""
+        """Ready instances to claim: queued ones, then due retries; passes (run, task) pairs at a cap, and
+        those `stopped` (failed past their tolerance)."""
         cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.pool, ti.pool_slots)
         chosen: list[Slot] = []
-        blocked: set[tuple[str, str]] = set()
+        blocked: set[tuple[str, str]] = set(stopped)
         ready = (
             ti.state == TIState.QUEUED.value,
             and_(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now),
@@ -690,12 +696,19 @@ class RunTx:
         )
 
     def abandon(self, task_id: str, reason: str) -> None:
-        """Skip the task's instances that have not started (waiting or queued), saying why."""
+        """Skip the task's instances that have not started (waiting or queued), saying why; those waiting for a
+        retry have failed (their last error stays)."""
+        key = (ti.run_id == self.run.run_id, ti.task_id == task_id)
         waiting = (TIState.SCHEDULED.value, TIState.QUEUED.value)
         self.conn.execute(
             update(task_instance)
-            .where(ti.run_id == self.run.run_id, ti.task_id == task_id, ti.state.in_(waiting))
+            .where(*key, ti.state.in_(waiting))
             .values(state=TIState.SKIPPED.value, ended_at=utcnow(), error=reason)
+        )
+        self.conn.execute(
+            update(task_instance)
+            .where(*key, ti.state == TIState.UP_FOR_RETRY.value)
+            .values(state=TIState.FAILED.value, next_retry_at=None)
         )
 
     def queue(self, task_id: str, args: str) -> None:

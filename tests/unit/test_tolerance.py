@@ -112,3 +112,10 @@ def test_clearing_the_failures_past_the_tolerance_restarts_what_it_left_unstarte
     assert [(i.task_id, i.map_index) for i in reset] == [("send", n) for n in (1, 2, 3, 4)] + [("summarize", -1)]
     skipped_by_itself = [*instances([OK, F]), Instance("send", 2, SK, 1)]  # SkipTask: it ran, so it stays
     assert [i.map_index for i in plan(spec, skipped_by_itself, [("send", 1)])] == [1]
+
+
+def test_past_the_tolerance_a_pending_retry_is_abandoned_too() -> None:
+    counts = {"fetch": {OK: 1}, "send": {OK: 6, F: 3, TIState.UP_FOR_RETRY: 1}, "summarize": {UF: 1}}
+    assert decide(shipping(2), counts) == [
+        Abandon("send", "not started: send had 3 failed, past tolerated_failures=2: the task failed")
+    ]
