@@ -94,7 +94,7 @@ def test_higher_priority_weight_is_claimed_first(db_url: str, store: Store) -> N
     proc = minimap_cli("run", PRIORITIES, "--workers", "1", db_url=db_url)
     assert proc.returncode == 0, proc.stderr
     run_id = store.latest_run().run_id
-    high, low = store.instances(run_id, "high"), store.instances(run_id, "low")
+    high, low = store.instances(run_id, "z_high"), store.instances(run_id, "a_low")
     assert len(high) == len(low) == 4
     assert max(i.started_at for i in high if i.started_at) < min(i.started_at for i in low if i.started_at)
 
