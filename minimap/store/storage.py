@@ -254,14 +254,13 @@ class Store:
         # Read the clock only once the lock is held: a freed slot was committed before this point, so a
         # recorded start never precedes the recorded end of the attempt whose slot it takes.
         now = utcnow()
-        running, ready = self._slots(conn, want, run_id, now)
+        running, ready, pools = self._slots(conn, want, run_id, now)
         if len(running) >= parallelism:
             return []
         specs = {r.run_id: self.spec(r.run_id, conn) for r in ready}
         read = len(ready)
         stopped = past_tolerance(conn, ((r.run_id, r.task_id) for r in ready), specs)
         ready = [r for r in ready if (r.run_id, r.task_id) not in stopped] if stopped else ready
-        pools = {name: slots for name, slots in conn.execute(_POOLS)}  # under the lock: usage is in `running`
         chosen = pick(ready, running, specs, want, parallelism, pools)
         if len(chosen) < want and read >= 2 * want:
             # more is queued than one batch and a cap passed some of it over: look past the capped pairs
@@ -277,15 +276,22 @@ class Store:
                 )
         return claimed
 
-    def _slots(self, conn: Connection, want: int, run_id: str | None, now: datetime) -> tuple[list[Slot], list[Slot]]:
-        """In one round trip: every running instance, and the first ready ones (queued, then due retries)."""
+    def _slots(
+        self, conn: Connection, want: int, run_id: str | None, now: datetime
+    ) -> tuple[list[Slot], list[Slot], dict[str, int]]:
+        """In one round trip: every running instance, the first ready ones (queued, then due retries), and the
+        slots of every pool (name -> slots; what they hold is the running instances' pool_slots)."""
         params = {"s_queued": 2 * want, "s_retries": want, "s_now": now, "s_run_id": run_id}
         running: list[Slot] = []
         ready: list[Slot] = []
+        pools: dict[str, int] = {}
         for r in conn.execute(_SLOTS[run_id is not None], params):
+            if r.kind == 3:
+                pools[r.pool] = r.map_index
+                continue
             slot = Slot(r.run_id, r.dag_id, r.task_id, r.map_index, r.pool, r.pool_slots)
             (running if r.kind == 0 else ready).append(slot)
-        return running, ready
+        return running, ready, pools
 
     def _choose(
         self,
@@ -562,11 +568,11 @@ def _naive(t: datetime | None) -> datetime | None:
 
 # Highest effective priority_weight first (ix_task_instance_state_priority), then run, task and map index.
 _CLAIM_ORDER = (ti.priority_weight.desc(), ti.run_id, ti.task_id, ti.map_index)
-_POOLS = select(pool.c.name, pool.c.slots)
 
 
 def _slots_statement(one_run: bool) -> Any:
-    """Running instances (kind 0), the first queued ones (1) and the first due retries (2), in one statement."""
+    """Running instances (kind 0), the first queued ones (1), the first due retries (2) and the pools (3: the name
+    in `pool`, the slots in `map_index`), in one statement."""
     cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.pool, ti.pool_slots)
     only = (ti.run_id == bindparam("s_run_id"),) if one_run else ()
     order = _CLAIM_ORDER
@@ -577,6 +583,8 @@ def _slots_statement(one_run: bool) -> Any:
         select(*cols, literal(2).label("kind"))
         .where(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= bindparam("s_now"), *only)
         .order_by(*order).limit(bindparam("s_retries")),
+        # the pools, in the instances' columns (of the same types): the name stands in for run, DAG and task
+        select(pool.c.name, pool.c.name, pool.c.name, pool.c.slots, pool.c.name, pool.c.slots, literal(3)),
     ]  # fmt: skip
     return union_all(*[select(*b.subquery().c) for b in branches])  # LIMIT inside UNION needs subqueries on SQLite
 
