@@ -15,7 +15,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_PRIORITY_INDEX = "ix_task_instance_state_priority"
+_PRIORITY_INDEX = "ix_task_instance_queued_priority"
 
 
 def upgrade() -> None:
@@ -33,8 +33,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("priority_weight", sa.Integer(), server_default="1", nullable=False))
         batch_op.create_index(
             _PRIORITY_INDEX,
-            ["state", sa.literal_column("priority_weight").desc(), "run_id", "task_id", "map_index"],
+            [sa.literal_column("priority_weight").desc(), "run_id", "task_id", "map_index"],
             unique=False,
+            postgresql_where=sa.text("state = 'queued'"),
+            sqlite_where=sa.text("state = 'queued'"),
         )
 
 

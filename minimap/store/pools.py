@@ -42,7 +42,7 @@ def _tx(store: Store) -> Iterator[Connection]:
 
 
 def pools(store: Store) -> list[PoolRow]:
-    """Every pool, by name, with the slots in use (one grouped read over ix_task_instance_state_priority)."""
+    """Every pool, by name, with the slots in use (one grouped read of the running, queued and retrying rows)."""
     states = (TIState.RUNNING.value, TIState.QUEUED.value, TIState.UP_FOR_RETRY.value)
     used = select(ti.pool, ti.state, func.sum(ti.pool_slots)).where(ti.state.in_(states)).group_by(ti.pool, ti.state)
     with _tx(store) as conn:

@@ -93,14 +93,17 @@ task_instance = Table(
     Index("ix_task_instance_run_task_state_times", "run_id", "task_id", "state", "map_index", "started_at", "ended_at"),
 )
 
-# The claim's queued scan: highest priority first, then run, task, map index (minimap/store/storage.py).
+# The claim's queued scan: highest priority first, then run, task, map index (minimap/store/storage.py). Partial:
+# only queued rows are in it, so claiming and completing an instance adds nothing to it (its new row versions
+# are not queued), where a full index would take an entry at every state change.
 Index(
-    "ix_task_instance_state_priority",
-    task_instance.c.state,
+    "ix_task_instance_queued_priority",
     task_instance.c.priority_weight.desc(),
     task_instance.c.run_id,
     task_instance.c.task_id,
     task_instance.c.map_index,
+    postgresql_where=task_instance.c.state == "queued",
+    sqlite_where=task_instance.c.state == "queued",
 )
 
 task_try = Table(
