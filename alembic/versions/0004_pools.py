@@ -1,4 +1,5 @@
-"""pools: the pool table (with default_pool, 128 slots as in Airflow) and each instance's pool, slots and weight
+"""pools: the pool table (with default_pool, 128 slots as in Airflow), each instance's pool, slots and weight, and
+the claim's indexes in priority order
 
 Revision ID: 0004
 Revises: 0002
@@ -15,7 +16,11 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_PRIORITY_INDEX = "ix_task_instance_queued_priority"
+_OLD = ("ix_task_instance_state_run_id_task_id_map_index", ["state", "run_id", "task_id", "map_index"])
+
+
+def _weight() -> sa.ColumnElement[int]:
+    return sa.literal_column("priority_weight").desc()
 
 
 def upgrade() -> None:
@@ -31,18 +36,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("pool", sa.String(length=256), server_default="default_pool", nullable=False))
         batch_op.add_column(sa.Column("pool_slots", sa.Integer(), server_default="1", nullable=False))
         batch_op.add_column(sa.Column("priority_weight", sa.Integer(), server_default="1", nullable=False))
+        batch_op.drop_index(_OLD[0])
         batch_op.create_index(
-            _PRIORITY_INDEX,
-            [sa.literal_column("priority_weight").desc(), "run_id", "task_id", "map_index"],
-            unique=False,
-            postgresql_where=sa.text("state = 'queued'"),
-            sqlite_where=sa.text("state = 'queued'"),
+            "ix_task_instance_state_priority", ["state", _weight(), "run_id", "task_id", "map_index"], unique=False
+        )
+        batch_op.create_index(
+            "ix_task_instance_state_run_priority", ["state", "run_id", _weight(), "task_id", "map_index"], unique=False
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("task_instance", schema=None) as batch_op:
-        batch_op.drop_index(_PRIORITY_INDEX)
+        batch_op.drop_index("ix_task_instance_state_run_priority")
+        batch_op.drop_index("ix_task_instance_state_priority")
+        batch_op.create_index(_OLD[0], _OLD[1], unique=False)
         batch_op.drop_column("priority_weight")
         batch_op.drop_column("pool_slots")
         batch_op.drop_column("pool")

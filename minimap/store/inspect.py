@@ -101,7 +101,7 @@ def log_window(
 
 def workers(store: Store) -> list[tuple[Any, list[tuple[str, str, int]]]]:
     """Every registered worker (newest heartbeat first) with the instances it holds."""
-    # pk_worker; running instances through ix_task_instance_state_run_id_task_id_map_index
+    # pk_worker; running instances through ix_task_instance_state_run_priority
     held: dict[str, list[tuple[str, str, int]]] = {}
     with reading(store) as conn:
         rows = conn.execute(select(worker).order_by(wk.heartbeat_at.desc())).all()
@@ -144,7 +144,7 @@ def running_now(
     def n(*cond: Any) -> Any:
         return func.count().filter(and_(true(), *cond))
 
-    # ix_task_instance_state_run_id_task_id_map_index: only running rows are read
+    # ix_task_instance_state_run_priority: only running rows are read
     q = select(
         n(ti.run_id == run_id),
         n(ti.run_id == run_id, ti.task_id == task_id),

@@ -16,21 +16,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal,
-    literal_column,
-    not_,
-    select,
-    text,
-    union_all,
-    update,
-)
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, not_, select, text, union_all, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
@@ -323,7 +309,10 @@ class Store:
         cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.pool, ti.pool_slots)
         chosen: list[Slot] = []
         blocked: set[tuple[str, str]] = set(stopped)
-        ready = (_QUEUED, and_(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now))
+        ready = (
+            ti.state == TIState.QUEUED.value,
+            and_(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now),
+        )
         for condition in ready:
             for _ in range(4):  # a few rounds, each past the (run, task) pairs that hit a cap
                 q = select(*cols).where(condition).order_by(*_CLAIM_ORDER).limit(want * 2)
@@ -577,11 +566,9 @@ def _naive(t: datetime | None) -> datetime | None:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
 
-# Highest effective priority_weight first (ix_task_instance_queued_priority), then run, task and map index.
+# Highest effective priority_weight first, then run, task and map index: the order of ix_task_instance_state_priority
+# (and, within one run, of ix_task_instance_state_run_priority), so a claim reads the first rows and sorts nothing.
 _CLAIM_ORDER = (ti.priority_weight.desc(), ti.run_id, ti.task_id, ti.map_index)
-# `state = 'queued'` written as a literal, not a parameter: only then can a prepared (generic) plan on Postgres,
-# and SQLite's planner, prove the partial index's WHERE and walk it.
-_QUEUED = ti.state == literal_column(f"'{TIState.QUEUED.value}'")
 
 
 def _slots_statement(one_run: bool) -> Any:
@@ -592,7 +579,7 @@ def _slots_statement(one_run: bool) -> Any:
     order = _CLAIM_ORDER
     branches = [
         select(*cols, literal(0).label("kind")).where(ti.state == TIState.RUNNING.value),
-        select(*cols, literal(1).label("kind")).where(_QUEUED, *only)
+        select(*cols, literal(1).label("kind")).where(ti.state == TIState.QUEUED.value, *only)
         .order_by(*order).limit(bindparam("s_queued")),
         select(*cols, literal(2).label("kind"))
         .where(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= bindparam("s_now"), *only)
