@@ -6,6 +6,7 @@ import logging
 
 from minimap.rules.decisions import Abandon, FinishRun, Prepare, Settle, decide
 from minimap.rules.expansion import ExpansionError, call_kwargs, encode_args, expand
+from minimap.rules.mapping import plan_expansion
 from minimap.snapshot import DagSpec, TaskSpec
 from minimap.states import FINISHED, RunState, TIState
 from minimap.store.storage import RunTx, Store
@@ -76,7 +77,8 @@ class Scheduler:
             if task.mapped:
                 args = [encode_args(kw) for kw in expand(task, values)]
                 log.info("run %s: task %s expands to %d instances", tx.run.run_id, task.task_id, len(args))
-                tx.expand(task.task_id, args, task.retries + 1)
+                plan = plan_expansion(tx.expansion_state(task.task_id), args)
+                tx.apply_expansion(task.task_id, plan, args, task.retries + 1)
                 self.expanded += len(args)
             else:
                 tx.queue(task.task_id, encode_args(call_kwargs(task, values)))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from minimap.service.cursors import CursorError
 from minimap.service.reads import (
     MAX_LIMIT,
-    CursorError,
     get_run,
     instance_detail,
     instances,
@@ -14,9 +14,11 @@ from minimap.service.reads import (
     list_runs,
     list_workers,
     log_view,
+    recent_runs,
     resolve_run,
     run_detail,
     tries,
+    tries_by_instance,
     try_log,
 )
 from minimap.service.records import (
@@ -55,11 +57,13 @@ __all__ = [
     "list_runs",
     "list_workers",
     "log_view",
+    "recent_runs",
     "resolve_run",
     "run_detail",
     "run_json",
     "task_json",
     "tries",
+    "tries_by_instance",
     "try_json",
     "try_log",
 ]

@@ -7,11 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from minimap.exceptions import DatabaseError
 from minimap.states import UNFINISHED, TIState
-from minimap.store.engine import short
+from minimap.store.engine import database_error
 from minimap.store.storage import Store
 from minimap.store.tables import pool, task_instance
 
@@ -37,8 +36,10 @@ def _tx(store: Store) -> Iterator[Connection]:
     try:
         with store.engine.begin() as conn:
             yield conn
-    except (OperationalError, InterfaceError) as e:
-        raise DatabaseError(f"database {store.url} failed: {short(e)}") from e
+    except DBAPIError as e:
+        if isinstance(e, IntegrityError):
+            raise
+        raise database_error(store.url, e) from e
 
 
 def pools(store: Store) -> list[PoolRow]:
