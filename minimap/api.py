@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from minimap.exceptions import ClearError, DatabaseError, DefinitionError, MinimapError, NotFoundError
+from minimap.exceptions import ClearError, DatabaseError, DefinitionError, MinimapError, NotFoundError, PoolError
 from minimap.rules.clearing import Instance
 from minimap.rules.newrun import initial_instances
 from minimap.service.cursors import CursorError
@@ -30,6 +30,7 @@ from minimap.service.operations import (
     trigger,
     trigger_file,
 )
+from minimap.service.pools import PoolRow, delete_pool, list_pools, set_pool
 from minimap.service.reads import (
     MAX_LIMIT,
     get_run,
@@ -94,6 +95,10 @@ __all__ = [
     "apply_clear",
     "clear_command",
     "clear",
+    "list_pools",
+    "set_pool",
+    "delete_pool",
+    "PoolRow",
     # reads (minimap/service/reads.py)
     "MAX_LIMIT",
     "get_run",
@@ -145,6 +150,7 @@ __all__ = [
     "NotFoundError",
     "ClearError",
     "CursorError",
+    "PoolError",
 ]
 
 

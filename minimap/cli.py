@@ -591,6 +591,10 @@ def upgrade(db_url: str | None) -> int:
     return EXIT_OK
 
 
+from minimap.cli_pools import pools  # noqa: E402 -- its commands use `common` above
+
+main.add_command(pools)
+
 from minimap.cli_schedules import backfill, dags  # noqa: E402 -- they use common() and _drive() from above
 
 main.add_command(dags)

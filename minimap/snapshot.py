@@ -36,6 +36,11 @@ class TaskSpec:
     max_active_tis_per_dagrun: int | None = None
     map_index_template: str | None = None
     multiple_outputs: bool = False  # the result is a dict whose keys downstream tasks use one by one
+    pool: str = "default_pool"  # the pool whose slots its running instances take (minimap pools)
+    pool_slots: int = 1
+    priority_weight: int = 1  # with weight_rule: which ready instances are claimed first
+    weight_rule: str = "downstream"  # Airflow's: downstream | upstream | absolute
+    tolerated_failures: int | str | None = None  # mapped: failed instances allowed, a count or "N%"
     mapped_over: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
     expand: dict[str, Any] | None = None

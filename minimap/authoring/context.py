@@ -18,7 +18,8 @@ _current: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("minim
 #: The context keys minimap gives a task (Airflow's names, plus minimap's own dag_id, task_id...).
 PROVIDED = frozenset({
     "conf", "dag", "dag_id", "dag_run", "data_interval_end", "data_interval_start", "ds", "ds_nodash",
-    "execution_date", "idempotency_key", "logical_date", "map_index", "params", "run_id", "task", "task_id",
+    "execution_date", "failed_map_indexes", "idempotency_key", "logical_date", "map_index", "params", "run_id",
+    "task", "task_id",
     "task_instance", "task_instance_key_str", "templates_dict", "test_mode", "ti", "try_number", "ts", "ts_nodash",
     "ts_nodash_with_tz",
 })

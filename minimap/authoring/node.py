@@ -131,6 +131,12 @@ def add_task(
     except DefinitionError as e:
         raise DefinitionError(f"{at}: task {name}: {e}") from None
     task_id = check_id("task", dag.unique_task_id(name), at)
+    if "tolerated_failures" in settings and all(more.get(k) is None for k in ("expand_input", "expand_kwargs_input")):
+        if "tolerated_failures" in keywords:  # from default_args it applies to the DAG's mapped tasks only
+            raise DefinitionError(
+                f"{at}: task {task_id}: tolerated_failures applies to a mapped task (.expand() or .expand_kwargs())"
+            )
+        del settings["tolerated_failures"]
     task = Task(
         task_id, dag, settings, at, runner, op_kwargs,
         params=dict(given.get("params") or {}),

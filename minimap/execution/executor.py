@@ -152,6 +152,16 @@ def _reader(job: Job) -> Any:
     return read
 
 
+def _failed_upstream(job: Job, dag: Any, task: Any) -> dict[str, list[int]]:
+    """For each upstream task with tolerated_failures, the map indexes that failed (its results leave them out)."""
+    tolerant = sorted(u for u in task.upstream_ids if dag.tasks[u].settings.get("tolerated_failures") is not None)
+    if not tolerant or job.db_url is None:
+        return {}
+    from minimap.store.xcom import failed_indexes
+
+    return failed_indexes(job.db_url, job.run_id, tolerant)
+
+
 def _check_outputs(job: Job, value: Any) -> None:
     """A multiple_outputs result is a dict; a downstream task may map over any of its values."""
     if not isinstance(value, dict):
@@ -178,6 +188,7 @@ def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         known_tasks=frozenset(dag.tasks), mapped_tasks=frozenset(t for t, v in dag.tasks.items() if v.mapped),
     )  # fmt: skip
     context.update(build_context(dag, task, ti, job.conf, job.logical_date, job.data_interval, job.run_type))
+    context["failed_map_indexes"] = _failed_upstream(job, dag, task)
     if task.templates_dict is not None:
         context["templates_dict"] = render(task.templates_dict, context, environment(dag))
     kwargs.update(decode_args(job.args, dag.map_fns))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from minimap.rules.decisions import FinishRun, Prepare, Settle, decide
+from minimap.rules.decisions import Abandon, FinishRun, Prepare, Settle, decide
 from minimap.rules.expansion import ExpansionError, call_kwargs, encode_args, expand
 from minimap.rules.mapping import plan_expansion
 from minimap.snapshot import DagSpec, TaskSpec
@@ -57,6 +57,11 @@ class Scheduler:
                 for action in actions:
                     if isinstance(action, Prepare):
                         self._prepare(tx, spec, spec.tasks[action.task_id])
+                    elif isinstance(action, Abandon):
+                        log.warning(
+                            "run %s: task %s failed past its tolerance: %s", run_id, action.task_id, action.reason
+                        )
+                        tx.abandon(action.task_id, action.reason)
                     elif isinstance(action, Settle):
                         log.info("run %s: task %s is %s", run_id, action.task_id, action.state)
                         tx.settle(action.task_id, action.state)

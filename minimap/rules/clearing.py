@@ -16,6 +16,7 @@ class Instance:
     task_id: str
     map_index: int
     state: TIState
+    try_number: int = 1  # 0: it never started
 
 
 Target = tuple[str, int | None]  # (task_id, map_index); None: every index of the task
@@ -78,14 +79,35 @@ def plan(
         raise ClearError(f"{r.task_id}[{r.map_index}] is running right now; wait for it to end, then clear it")
     if not chosen:
         return []
+    tolerant = _tolerated_failures(spec, chosen.values())
+    for task_id in tolerant:  # instances a tolerance left unstarted start again with the failures cleared
+        for i in by_task[task_id].values():
+            if i.state is TIState.SKIPPED and i.try_number == 0:
+                chosen[i.task_id, i.map_index] = i
+    rerun = spec.downstream_closure(tolerant)
     for task_id in spec.downstream_closure({t for t, _ in chosen}):
         for i in by_task.get(task_id, {}).values():
             if i.state in (TIState.SCHEDULED, TIState.RUNNING, TIState.QUEUED):
                 continue  # already waiting, or will finish and be judged again
-            if downstream_all or i.state is not TIState.SUCCESS:
+            if downstream_all or i.state is not TIState.SUCCESS or task_id in rerun:
                 chosen[i.task_id, i.map_index] = i
     order = {t: n for n, t in enumerate(spec.tasks)}
     return sorted(chosen.values(), key=lambda i: (order[i.task_id], i.map_index))
+
+
+def _tolerated_failures(spec: DagSpec, chosen: Iterable[Instance]) -> set[str]:
+    """Tasks with a tolerated_failures among whose cleared instances one had failed: what waits on them ran
+    without that instance's result, so it runs again once the instance is finished."""
+    return {
+        i.task_id for i in chosen if i.state is TIState.FAILED and spec.tasks[i.task_id].tolerated_failures is not None
+    }
+
+
+def expected_reruns(spec: DagSpec, reset: Sequence[Instance]) -> set[tuple[str, int]]:
+    """Succeeded instances in `reset` that run again because they ran without a tolerated failure (not a surprise
+    to ask the user about: clearing that failure means exactly this)."""
+    rerun = spec.downstream_closure(_tolerated_failures(spec, reset))
+    return {(i.task_id, i.map_index) for i in reset if i.state is TIState.SUCCESS and i.task_id in rerun}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from minimap.execution.runner import Stop, drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
 from minimap.rules.newrun import initial_instances
+from minimap.service.pools import check_pools
 from minimap.service.reads import resolve_run
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
@@ -44,6 +45,7 @@ def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: 
     """Create a run of `dag` (queued; a scheduler starts it) and return it."""
     snapshot = dag.snapshot()
     spec = DagSpec.from_json(snapshot)
+    check_pools(store, spec)
     now = datetime.now(timezone.utc)
     run_id = run_id or f"manual__{now.isoformat(timespec='microseconds')}"
     return store.create_run(
@@ -135,11 +137,17 @@ class ClearPlan:
     downstream_all: bool
     instances: tuple[Instance, ...]  # in task definition order, then map_index; the states before the reset
     command: str  # the `minimap clear ...` command line that makes this clear (without --db)
+    expected_reruns: frozenset[tuple[str, int]] = frozenset()  # ran without a tolerated failure being cleared
 
     @property
     def succeeded(self) -> tuple[Instance, ...]:
-        """Instances that succeeded and would run again (their side effects happen twice)."""
-        return tuple(i for i in self.instances if i.state is TIState.SUCCESS)
+        """Instances that succeeded and would run again (their side effects happen twice), except those that ran
+        without a tolerated failure this clear runs again: running them again is what that clear means."""
+        return tuple(
+            i
+            for i in self.instances
+            if i.state is TIState.SUCCESS and (i.task_id, i.map_index) not in self.expected_reruns
+        )
 
 
 def select_targets(
@@ -199,7 +207,8 @@ def _clear(
             tx.reset(clearing.resets(spec, chosen))
     states = tuple(only_states or ())
     command = clear_command(spec, run_id, targets, states, downstream_all)
-    return ClearPlan(run_id, tuple(targets), states, downstream_all, tuple(chosen), command)
+    reruns = frozenset(clearing.expected_reruns(spec, chosen))
+    return ClearPlan(run_id, tuple(targets), states, downstream_all, tuple(chosen), command, reruns)
 
 
 def clear_command(

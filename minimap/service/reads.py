@@ -354,7 +354,8 @@ def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: inspect_sql.In
         extra.update(worker_id=found.worker_id, worker_heartbeat_at=w.heartbeat_at if w is not None else None)
     else:
         since = _now() - timedelta(seconds=defaults.LEASE_TIMEOUT)
-        n = inspect_sql.running_now(store, run.run_id, found.dag_id, row.task_id, since)
+        pool = spec.tasks[row.task_id].pool
+        n = inspect_sql.running_now(store, run.run_id, found.dag_id, row.task_id, since, pool)
         extra.update(
             next_retry_at=found.next_retry_at,
             running_in_run=n.in_run,
@@ -362,6 +363,8 @@ def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: inspect_sql.In
             running_task_in_dag=n.task_in_dag,
             running_everywhere=n.everywhere,
             live_workers=n.live_workers,
+            pool_in_use=n.in_pool,
+            pool_size=n.pool_size,
         )
     return waiting_reason(replace(facts, **extra))
 

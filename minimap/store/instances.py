@@ -31,8 +31,8 @@ STATE_COUNTS = (
     select(ti.task_id, ti.state, func.count()).where(ti.run_id == bindparam("k_run_id")).group_by(ti.task_id, ti.state)
 )
 
-# INSTANCE_STATES: (task, index, state) of every instance of one run (the same index, no table rows read).
-INSTANCE_STATES = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == bindparam("k_run_id"))
+# INSTANCE_STATES: (task, index, state, try) of every instance of one run (primary key range).
+INSTANCE_STATES = select(ti.task_id, ti.map_index, ti.state, ti.try_number).where(ti.run_id == bindparam("k_run_id"))
 
 # MAPPED_RESULTS: a mapped task's non-None successful results in map_index order (primary key range).
 MAPPED_RESULTS = (
@@ -66,6 +66,23 @@ QUEUE = (
 
 # EXPANSION: index, state and arguments of one task's instances (primary key range).
 EXPANSION = select(ti.map_index, ti.state, ti.args).where(_TASK)
+
+# CLAIM_FIELDS: pool, pool_slots and priority_weight of one instance of a task (the same for all; primary key).
+CLAIM_FIELDS = select(ti.pool, ti.pool_slots, ti.priority_weight).where(_TASK).limit(1)
+
+# ABANDON: a task's instances not started yet (waiting or queued) skipped with the reason (primary key range).
+ABANDON = (
+    update(task_instance)
+    .where(_TASK, ti.state.in_([WAITING, TIState.QUEUED.value]))
+    .values(state=TIState.SKIPPED.value, ended_at=bindparam("now"), error=bindparam("error"))
+)
+
+# NO_RETRY: a task's instances waiting for a retry fail for good; their last error stays (primary key range).
+NO_RETRY = (
+    update(task_instance)
+    .where(_TASK, ti.state == TIState.UP_FOR_RETRY.value)
+    .values(state=TIState.FAILED.value, next_retry_at=None)
+)
 
 # DROP_PLACEHOLDER: the map_index -1 placeholder of a task being expanded (primary key).
 DROP_PLACEHOLDER = delete(task_instance).where(_TASK, ti.map_index == -1)
@@ -111,8 +128,10 @@ def state_counts(conn: Connection, run_id: str) -> dict[str, dict[TIState, int]]
     return dict(counts)
 
 
-def instance_states(conn: Connection, run_id: str) -> list[tuple[str, int, TIState]]:
-    return [(r.task_id, r.map_index, TIState(r.state)) for r in conn.execute(INSTANCE_STATES, {"k_run_id": run_id})]
+def instance_states(conn: Connection, run_id: str) -> list[tuple[str, int, TIState, int]]:
+    """(task_id, map_index, state, try_number) of every instance of the run."""
+    rows = conn.execute(INSTANCE_STATES, {"k_run_id": run_id})
+    return [(r.task_id, r.map_index, TIState(r.state), r.try_number) for r in rows]
 
 
 def results(conn: Connection, run_id: str, spec: DagSpec, task_ids: Iterable[str]) -> dict[str, Any]:
@@ -133,6 +152,13 @@ def settle(conn: Connection, run_id: str, task_id: str, state: TIState, error: s
     conn.execute(
         SETTLE, {"k_run_id": run_id, "k_task_id": task_id, "state": state.value, "now": utcnow(), "error": error}
     )
+
+
+def abandon(conn: Connection, run_id: str, task_id: str, reason: str) -> None:
+    """The task failed past its tolerance: what has not started is skipped with `reason`; a pending retry fails."""
+    key = {"k_run_id": run_id, "k_task_id": task_id}
+    conn.execute(ABANDON, {**key, "now": utcnow(), "error": reason})
+    conn.execute(NO_RETRY, key)
 
 
 def queue(conn: Connection, run_id: str, task_id: str, args: str) -> None:
@@ -159,11 +185,13 @@ def apply_expansion(
     if plan.skip:
         settle(conn, run_id, task_id, TIState.SKIPPED)
         return
+    some = conn.execute(CLAIM_FIELDS, key).first() if plan.add else None  # before the placeholder goes
+    fields = dict(some._mapping) if some is not None else {}
     if plan.drop_placeholder:
         conn.execute(DROP_PLACEHOLDER, key)
     new = [
         {"run_id": run_id, "task_id": task_id, "map_index": i, "dag_id": dag_id, "state": TIState.QUEUED.value,
-         "try_number": 0, "max_tries": max_tries, "args": args[i], "queued_at": now}
+         "try_number": 0, "max_tries": max_tries, "args": args[i], "queued_at": now, **fields}
         for i in plan.add
     ]  # fmt: skip
     for start in range(0, len(new), INSERT_BATCH):

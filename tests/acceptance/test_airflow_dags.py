@@ -23,9 +23,9 @@ KEYWORDS = str(DAGS / "airflow_keywords.py")
     ("case", "expected"),
     [
         ("typo", "airflow_keywords.py:29: unknown argument 'retires' to @task (did you mean 'retries'?)"),
-        ("pool", "airflow_keywords.py:29: pool is not supported yet (@task got pool='db'): cap the task with"),
-        pytest.param("pool_slots", "airflow_keywords.py:29: pool_slots is not supported yet", marks=SLOW),
-        pytest.param("priority_weight", "airflow_keywords.py:29: priority_weight is not supported yet", marks=SLOW),
+        ("pool", "task hello of DAG keywords uses pool 'db', which does not exist: create it with `minimap pools set"),
+        pytest.param("pool_slots", "airflow_keywords.py:33: task hello: pool_slots must be a whole number", marks=SLOW),
+        pytest.param("priority_weight", "airflow_keywords.py:33: task hello: priority_weight must be", marks=SLOW),
         pytest.param("callback", "airflow_keywords.py:29: on_failure_callback is not supported", marks=SLOW),
         pytest.param("depends_on_past", "airflow_keywords.py:29: depends_on_past is not supported", marks=SLOW),
         pytest.param("email", "airflow_keywords.py:29: email is not supported", marks=SLOW),
