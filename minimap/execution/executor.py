@@ -227,7 +227,9 @@ def execute(job: Job) -> Outcome:
         reset_context(token)
         root.removeHandler(handler)
         root.setLevel(old_level)
-    label = _render_label(job.map_index_template, {**kwargs, **context})
+    from minimap.rules.expansion import lane_of
+
+    label = _render_label(job.map_index_template, {**lane_of(job.args), **kwargs, **context})
     log, truncated = capture.text()
     return Outcome(kind, result, label, error_type, error_message, log, truncated)
 

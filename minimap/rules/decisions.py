@@ -1,7 +1,8 @@
 """The scheduler's decisions as a pure function: a DAG's structure + per-task counts -> actions.
 
 Decisions are made per task, not per instance: every instance of a task has the same upstream (every
-mapped instance of an upstream task counts as one upstream), so one verdict covers them all.
+mapped instance of an upstream task counts as one upstream), so one verdict covers them all. The tasks of
+a mapped task group are the exception: they are decided lane by lane (see `minimap.rules.lanes`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from minimap.rules.lanes import ExpandGroup, SettleGroup, group_actions, outside_counts
 from minimap.rules.triggerrules import UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec
 from minimap.states import UNFINISHED, RunState, TIState
@@ -36,7 +38,7 @@ class FinishRun:
     state: RunState
 
 
-Action = Prepare | Settle | FinishRun
+Action = Prepare | Settle | FinishRun | ExpandGroup | SettleGroup
 Counts = Mapping[str, Mapping[TIState, int]]  # task_id -> state -> number of instances
 
 
@@ -64,18 +66,22 @@ def run_outcome(spec: DagSpec, counts: Counts) -> RunState | None:
     return RunState.SUCCESS
 
 
-def decide(spec: DagSpec, counts: Counts) -> list[Action]:
-    """What to do now for a run whose instances stand as `counts`."""
-    actions: list[Action] = []
+def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset()) -> list[Action]:
+    """What to do now for a run whose instances stand as `counts`; `unexpanded`: mapped task groups whose
+    lanes are not made yet (their tasks' lanes are decided by `lanes.lane_actions`)."""
+    actions: list[Action] = list(group_actions(spec, counts, sorted(unexpanded)))
     for tid, task in spec.tasks.items():
-        if not counts.get(tid, {}).get(TIState.SCHEDULED):
+        if task.group is not None or not counts.get(tid, {}).get(TIState.SCHEDULED):
             continue
-        verdict = evaluate(task.trigger_rule, upstream_counts(spec, counts, tid))
+        upstream = outside_counts(spec, counts, tid)
+        if upstream is None:
+            continue  # a group it waits on still has lanes under way
+        verdict = evaluate(task.trigger_rule, upstream)
         if verdict is Verdict.RUN:
             actions.append(Prepare(tid))
         elif verdict is not Verdict.WAIT:
             actions.append(Settle(tid, TIState(verdict.value)))
-    if not actions:
+    if not actions and not unexpanded:
         outcome = run_outcome(spec, counts)
         if outcome is not None:
             actions.append(FinishRun(outcome))

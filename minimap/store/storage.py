@@ -26,6 +26,7 @@ from minimap.rules.expansion import MISSING
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store.engine import mask, short
+from minimap.store.lanes import aligned_results
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, decode, utcnow
 from minimap.store.tables import dag_run, task_instance, task_try, worker
 
@@ -661,7 +662,9 @@ class RunTx:
         values: dict[str, Any] = {}
         for tid in task_ids:
             q = select(ti.state, ti.result).where(ti.run_id == self.run.run_id, ti.task_id == tid)
-            if spec.tasks[tid].mapped:
+            if spec.tasks[tid].group is not None:  # a group's lanes: aligned, None where a lane did not succeed
+                values[tid] = aligned_results(self.conn, self.run.run_id, tid)
+            elif spec.tasks[tid].mapped:
                 q = q.where(ti.state == TIState.SUCCESS.value, ti.result.is_not(None)).order_by(ti.map_index)
                 values[tid] = [json.loads(r.result) for r in self.conn.execute(q)]
             else:
