@@ -162,6 +162,15 @@ def clear(
     return reset
 
 
+def clear_lanes(
+    store: Store, run_id: str, group_id: str, map_indexes: Sequence[int], only_states: Sequence[TIState] | None = None
+) -> tuple[list[ClearTarget], list[TIState]]:
+    """Targets and states for `clear` that re-run lanes of a mapped task group from their first step that
+    did not succeed: lanes `map_indexes`, or with `only_states` (e.g. failed) every lane that has one."""
+    targets, states = clearing.group_targets(store.spec(run_id), group_id, map_indexes, only_states)
+    return [t if i is None else (t, i) for t, i in targets], states
+
+
 def clear_targets(store: Store, run_id: str, task_id: str | None, map_indexes: Sequence[int]) -> list[ClearTarget]:
     """--task/--map-index as clear targets; without --task, the one mapped task having those indexes."""
     if task_id is None:

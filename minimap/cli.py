@@ -281,6 +281,7 @@ def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: 
 @main.command()
 @which_run
 @click.option("--task", "task_id", help="The task (may be left out when one mapped task has the index).")
+@click.option("--group", "group_id", help="A mapped task group: re-run its lanes (--map-index, or --state failed).")
 @click.option(
     "--map-index",
     "map_indexes",
@@ -300,6 +301,7 @@ def clear(
     run_id: str | None,
     dag_id: str | None,
     task_id: str | None,
+    group_id: str | None,
     map_indexes: tuple[list[int], ...],
     states: tuple[str, ...],
     downstream_all: bool,
@@ -312,11 +314,15 @@ def clear(
     indexes = list(dict.fromkeys(i for group in map_indexes for i in group))  # flattened, first mention first
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
-    if task_id is None and not indexes and states:
-        targets: list[api.ClearTarget] = list(api.task_order(store, target.run_id))
+    only = [TIState(s) for s in states] or None
+    if group_id is not None:
+        if task_id is not None:
+            raise ClearError("give --task or --group, not both (--group re-runs whole lanes)")
+        targets, only = api.clear_lanes(store, target.run_id, group_id, indexes, only)
+    elif task_id is None and not indexes and states:
+        targets = list(api.task_order(store, target.run_id))
     else:
         targets = api.clear_targets(store, target.run_id, task_id, indexes)
-    only = [TIState(s) for s in states] or None
     if not dry_run and not yes:
         plan = api.clear(store, target.run_id, targets, only, downstream_all, dry_run=True)
         done = [i for i in plan if i.state is TIState.SUCCESS]
