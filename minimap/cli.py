@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -26,6 +27,7 @@ from minimap.store.storage import Store
 log = logging.getLogger("minimap")
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130  # bad input: MinimapError.exit_code (2)
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command stopped by SIGPIPE (`minimap tasks | head`)
 
 
 def _global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,6 +71,9 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `minimap tasks | head`: the reader has what it wanted; no error to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the closed pipe
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as e:
             if debug:
                 raise

@@ -134,3 +134,22 @@ def test_trigger_wait_says_who_should_run_a_run_nobody_runs(db_url: str, flags: 
         (waited.value.stderr or b"").decode() if isinstance(waited.value.stderr, bytes) else waited.value.stderr or ""
     )
     assert "is still queued (no worker is registered): start `minimap scheduler` and `minimap worker`" in said
+
+
+def test_a_reader_that_stops_early_is_not_an_error(db_url: str, flags: Path) -> None:
+    """`minimap tasks | head -1`: the closed pipe ends the command quietly (141, as SIGPIPE would), no traceback.
+
+    The reader is `true`, which exits before minimap has started: its writes always meet a closed pipe."""
+    assert _run(db_url, flags).returncode == 0
+    proc = subprocess.run(
+        f'{sys.executable} -m minimap tasks | true; echo "exit=${{PIPESTATUS[0]}}"',
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MINIMAP_DATABASE_URL": db_url},
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.stdout.splitlines() == ["exit=141"]
+    assert "error" not in proc.stderr and "Traceback" not in proc.stderr
