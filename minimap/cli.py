@@ -422,6 +422,7 @@ def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> i
 @main.command()
 @which_run
 @click.option("--task", "task_id", help="Only this task.")
+@click.option("--group", "group_id", help="A mapped task group's lanes as a matrix: map index x task.")
 @state_option("Only these states.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, each with its tries.")
 @common
@@ -430,12 +431,15 @@ def tasks(
     run_id: str | None,
     dag_id: str | None,
     task_id: str | None,
+    group_id: str | None,
     states: tuple[str, ...],
     as_json: bool,
 ) -> int:
     """List every instance of a run: task, map_index, label, state, try, times, result."""
     store = api.open_store(db_url)
     target = service.resolve_run(store, run_id, dag_id)
+    if group_id is not None:
+        return _lanes(service.lane_matrix(store, target.run_id, group_id), states, as_json)
     found = service.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
     tries: dict[tuple[str, int], list[TryRow]] = {}
     for t in service.tries(store, target.run_id, task_id):
@@ -467,6 +471,35 @@ def tasks(
         if summary_.mapped and (task_id is None or summary_.task_id == task_id):
             size = f"[{summary_.total}]" if summary_.expanded else "[not expanded yet]"
             click.echo(f"{summary_.task_id} {size}: {_counts(summary_.counts)}")
+    for gid in service.mapped_groups(store, target.run_id) if task_id is None else []:
+        m = service.lane_matrix(store, target.run_id, gid)
+        lanes = ", ".join(f"{n} {s}" for s, n in sorted(m.counts.items())) or "not expanded yet"
+        click.echo(f"task group {gid} [{len(m.lanes)} lanes]: {lanes} (minimap tasks --group {gid})")
+    return EXIT_OK
+
+
+def _lanes(m: service.LaneMatrix, states: tuple[str, ...], as_json: bool) -> int:
+    """A mapped task group as a lane matrix; --state keeps the lanes with a step (or the lane) in it."""
+    kept = [lane for lane in m.lanes if not states or lane.state in states or set(states) & set(lane.states.values())]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    **service.lane_matrix_json(m),
+                    "lanes": service.lane_matrix_json(
+                        service.LaneMatrix(m.run_id, m.group_id, m.tasks, kept, m.max_active_lanes)
+                    )["lanes"],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    cap = f", max_active_lanes={m.max_active_lanes}" if m.max_active_lanes else ""
+    click.echo(f"task group {m.group_id} of run {m.run_id}: {len(m.lanes)} lanes{cap}", err=True)
+    steps = [t.removeprefix(m.group_id + ".") for t in m.tasks]
+    rows = [[str(lane.map_index), lane.label or "", lane.state] + [lane.states.get(t, TIState.SCHEDULED).value
+            for t in m.tasks] for lane in kept]  # fmt: skip
+    click.echo(_table(["map_index", "label", "lane", *steps], rows))
     return EXIT_OK
 
 

@@ -143,3 +143,18 @@ def _lane_counts(spec: DagSpec, task_id: str, lane: Mapping[str, TIState], outsi
     for s in inside:
         c[s] = c.get(s, 0) + 1
     return add(outside, whole(c))
+
+
+def lane_state(states: Iterable[TIState]) -> str:
+    """One word for a lane: running until every step is finished, then failed (a step failed or could
+    not run for a failure), skipped (every step skipped), or success."""
+    found = set(states)
+    if not found:
+        return "scheduled"
+    if found - FINISHED:
+        return "scheduled" if found == {TIState.SCHEDULED} else "running"
+    if found & {TIState.FAILED, TIState.UPSTREAM_FAILED}:
+        return "failed"
+    if found <= {TIState.SKIPPED, TIState.REMOVED}:
+        return "skipped"
+    return "success"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
 from minimap.service.reads import (
     MAX_LIMIT,
     CursorError,
@@ -38,6 +39,8 @@ __all__ = [
     "MAX_LIMIT",
     "CursorError",
     "InstanceDetail",
+    "Lane",
+    "LaneMatrix",
     "LogChunk",
     "LogView",
     "Page",
@@ -49,12 +52,15 @@ __all__ = [
     "instance_detail",
     "instance_json",
     "instances",
+    "lane_matrix",
+    "lane_matrix_json",
     "latest_run",
     "latest_try",
     "list_instances",
     "list_runs",
     "list_workers",
     "log_view",
+    "mapped_groups",
     "resolve_run",
     "run_detail",
     "run_json",
