@@ -473,8 +473,7 @@ def tasks(
             click.echo(f"{summary_.task_id} {size}: {_counts(summary_.counts)}")
     for gid in service.mapped_groups(store, target.run_id) if task_id is None else []:
         m = service.lane_matrix(store, target.run_id, gid)
-        lanes = ", ".join(f"{n} {s}" for s, n in sorted(m.counts.items())) or "not expanded yet"
-        click.echo(f"task group {gid} [{len(m.lanes)} lanes]: {lanes} (minimap tasks --group {gid})")
+        click.echo(f"task group {gid} [{len(m.lanes)} lanes]: {m.describe()} (minimap tasks --group {gid})")
     return EXIT_OK
 
 
@@ -495,7 +494,7 @@ def _lanes(m: service.LaneMatrix, states: tuple[str, ...], as_json: bool) -> int
         )
         return EXIT_OK
     cap = f", max_active_lanes={m.max_active_lanes}" if m.max_active_lanes else ""
-    click.echo(f"task group {m.group_id} of run {m.run_id}: {len(m.lanes)} lanes{cap}", err=True)
+    click.echo(f"task group {m.group_id} of run {m.run_id}: {len(m.lanes)} lanes{cap}: {m.describe()}", err=True)
     steps = [t.removeprefix(m.group_id + ".") for t in m.tasks]
     rows = [[str(lane.map_index), lane.label or "", lane.state] + [lane.states.get(t, TIState.SCHEDULED).value
             for t in m.tasks] for lane in kept]  # fmt: skip

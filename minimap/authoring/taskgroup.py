@@ -180,6 +180,7 @@ class TaskGroupDecorator:
 
     def __init__(self, fn: Callable[..., Any], kwargs: Mapping[str, Any], at: str) -> None:
         keywords.check(kwargs, GROUP_KEYWORDS, "@task_group", at)
+        _lanes_cap(kwargs.get("max_active_lanes"), at)
         self.fn = fn
         self.kwargs = dict(kwargs)
         self.signature = inspect.signature(fn)

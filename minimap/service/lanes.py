@@ -31,6 +31,17 @@ class LaneMatrix:
     tasks: tuple[str, ...]
     lanes: list[Lane] = field(default_factory=list)
     max_active_lanes: int | None = None
+    placeholder: TIState | None = None  # without lanes: scheduled (not expanded yet), skipped (mapped over nothing)...
+
+    def describe(self) -> str:
+        """The lanes' states in a few words."""
+        if not self.lanes:
+            return (
+                "not expanded yet"
+                if self.placeholder in (None, TIState.SCHEDULED)
+                else f"no lanes ({self.placeholder})"
+            )
+        return ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -51,15 +62,17 @@ def lane_matrix(store: Store, run_id: str, group_id: str) -> LaneMatrix:
         raise NotFoundError(f"run {run_id} has no mapped task group {group_id!r} (its mapped task groups: {known})")
     states: dict[int, dict[str, TIState]] = {}
     labels: dict[int, str] = {}
+    placeholder = None
     for tid in group.tasks:
         for row in store.instances(run_id, tid):
             if row.map_index < 0:
+                placeholder = row.state
                 continue
             states.setdefault(row.map_index, {})[tid] = row.state
             if row.label and row.map_index not in labels:
                 labels[row.map_index] = row.label
     lanes = [Lane(i, labels.get(i), s, lane_state(s.values())) for i, s in sorted(states.items())]
-    return LaneMatrix(run_id, group_id, group.tasks, lanes, group.max_active_lanes)
+    return LaneMatrix(run_id, group_id, group.tasks, lanes, group.max_active_lanes, placeholder)
 
 
 def lane_matrix_json(m: LaneMatrix) -> dict[str, Any]:
