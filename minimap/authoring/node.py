@@ -161,6 +161,9 @@ def add_task(
         group=group,
         **more,
     )  # fmt: skip
+    from minimap.authoring.taskgroup import check_lane_args
+
+    check_lane_args(task)
     dag.add_task(task)
     if group is not None:
         group.add(task)

@@ -102,14 +102,6 @@ class TaskGroup:
         while group is not None:
             group.tasks.append(task)
             group = group.parent
-        lanes = self.lane_group()
-        for value in task.arguments():
-            for arg in iter_xcomargs(value):
-                if isinstance(arg, LaneArg) and arg.group is not lanes:
-                    raise DefinitionError(
-                        f"{task.defined_at}: task {task.task_id} uses argument {arg.name!r} of the mapped task "
-                        f"group {arg.group.group_id} outside that group; pass it to tasks inside the group"
-                    )
 
     # --- edges ----------------------------------------------------------------------------------
 
@@ -150,6 +142,18 @@ class TaskGroup:
     def __rlshift__(self, other: Any) -> TaskGroup:
         self.set_downstream(other)
         return self
+
+
+def check_lane_args(task: Task) -> None:
+    """Refuse a task that uses a mapped group's argument outside that group."""
+    lanes = task.group.lane_group() if task.group is not None else None
+    for value in task.arguments():
+        for arg in iter_xcomargs(value):
+            if isinstance(arg, LaneArg) and arg.group is not lanes:
+                raise DefinitionError(
+                    f"{task.defined_at}: task {task.task_id} uses argument {arg.name!r} of the mapped task "
+                    f"group {arg.group.group_id} outside that group; pass it to tasks inside the group"
+                )
 
 
 class LaneArg(XComArg):
