@@ -118,7 +118,7 @@ class IndexList(click.ParamType):
         for part in str(value).split(","):
             m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
             if m is None:
-                self.fail(f"{part.strip()!r} is not an index or a range (e.g. 3,7,10-12)", param, ctx)
+                self.fail(f"{part.strip()!r} is not a valid integer or range (e.g. 3,7,10-12)", param, ctx)
             low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
             if high < low:
                 self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
