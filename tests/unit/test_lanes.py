@@ -304,3 +304,18 @@ def test_group_targets_rerun_lanes_from_their_first_step_that_did_not_succeed() 
         group_targets(spec, "g", [], None)
     with pytest.raises(ClearError, match="choose one with --task, or a lane with --group g"):
         clearing.resolve_task(spec, found, [2])
+
+
+def test_a_waiting_step_says_what_it_waits_for_in_its_lane() -> None:
+    from datetime import datetime, timezone
+
+    from minimap.rules.waiting import WaitFacts, waiting_reason
+
+    spec = orders(cap=2)
+    now = datetime.now(timezone.utc)
+    facts = WaitFacts(spec, "g.b", 4, S, now, upstream={"g.a": {"running": 1}})
+    assert waiting_reason(facts) == "waiting for upstream g.a (0 of 1 done; 1 running)"
+    facts = WaitFacts(spec, "g.a", 4, S, now, upstream={"items": {"success": 1}})
+    assert "a new lane starts only while fewer than max_active_lanes=2 are in flight" in str(waiting_reason(facts))
+    facts = WaitFacts(spec, "g.a", -1, S, now, upstream={"items": {"success": 1}})
+    assert waiting_reason(facts) == "waiting for task group g to be expanded into lanes"
