@@ -16,6 +16,7 @@ from minimap.execution.runner import drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
 from minimap.rules.expansion import ExpansionError, encode_args, expand
+from minimap.service.lanes import LaneMatrix, lane_matrix
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 from minimap.store import engine as db
@@ -123,6 +124,11 @@ def instances(
     order = {t: i for i, t in enumerate(spec.tasks)}
     rows = store.instances(run_id, task_id, states)
     return sorted(rows, key=lambda r: (order.get(r.task_id, len(order)), r.map_index))
+
+
+def lanes(store: Store, run_id: str, group_id: str) -> LaneMatrix:
+    """A mapped task group's lanes in a run: map index x step, one state each (as `minimap tasks --group`)."""
+    return lane_matrix(store, run_id, group_id)
 
 
 def resume(
