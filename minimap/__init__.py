@@ -5,10 +5,11 @@ from __future__ import annotations
 from minimap.authoring.chain import chain
 from minimap.authoring.context import get_current_context
 from minimap.authoring.dag import DAG, dag
+from minimap.authoring.groupdecorator import task_group
 from minimap.authoring.operators import BaseOperator
 from minimap.authoring.standard import BashOperator, EmptyOperator, PythonOperator
 from minimap.authoring.taskflow import task
-from minimap.authoring.taskgroup import TaskGroup, task_group
+from minimap.authoring.taskgroup import TaskGroup
 from minimap.authoring.xcomarg import XComArg
 
 __all__ = [
