@@ -6,6 +6,7 @@ so lanes are made and judged by one scheduler at a time.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,48 +86,41 @@ def facts(conn: Connection, run_id: str, spec: DagSpec, group: GroupSpec) -> Lan
     A step is worth judging when its upstream in the lane is finished (a first step: always). With
     `max_active_lanes`, first steps are judged only in the lanes in flight and the next lanes that may start.
     """
-    tasks = list(group.tasks)
+    tasks = tuple(group.tasks)
     indexes: set[int] = set()
     in_flight = 0
-    firsts = [t for t in tasks if not any(spec.in_lane(u, t) for u in spec.tasks[t].upstream)]
+    firsts = tuple(t for t in tasks if not any(spec.in_lane(u, t) for u in spec.tasks[t].upstream))
     for tid in tasks:
-        ups = [u for u in spec.tasks[tid].upstream if spec.in_lane(u, tid)]
+        ups = tuple(u for u in spec.tasks[tid].upstream if spec.in_lane(u, tid))
         if ups:
-            indexes.update(conn.execute(_ready(run_id, tid, ups)).scalars())
+            indexes.update(conn.execute(_ready(tid, ups), {"run_id": run_id}).scalars())
     if group.max_active_lanes is None:
-        q = select(ti.map_index).where(
-            ti.run_id == run_id, ti.task_id.in_(firsts), ti.state == TIState.SCHEDULED.value, ti.map_index >= 0
-        )
-        indexes.update(conn.execute(q).scalars())
+        indexes.update(conn.execute(_waiting_firsts(firsts), {"run_id": run_id}).scalars())
     else:
-        started = func.sum(case((ti.state != TIState.SCHEDULED.value, 1), else_=0))
-        open_ = func.sum(case((ti.state.in_(_OPEN), 1), else_=0))
-        lanes = (
-            select(ti.map_index)
-            .where(ti.run_id == run_id, ti.task_id.in_(tasks), ti.map_index >= 0)
-            .group_by(ti.map_index)
-        )
-        flying = list(conn.execute(lanes.having(and_(started > 0, open_ > 0))).scalars())
-        in_flight = len(flying)
-        indexes.update(flying)
+        flying, fresh = _lane_spans(tasks)
+        in_flight_lanes = list(conn.execute(flying, {"run_id": run_id}).scalars())
+        in_flight = len(in_flight_lanes)
+        indexes.update(in_flight_lanes)
         room = group.max_active_lanes - in_flight
         if room > 0:
-            indexes.update(conn.execute(lanes.having(started == 0).order_by(ti.map_index).limit(room)).scalars())
+            indexes.update(conn.execute(fresh, {"run_id": run_id, "room": room}).scalars())
     found = LaneFacts(in_flight=in_flight)
     ordered = sorted(indexes)
     for start in range(0, len(ordered), _CHUNK):
-        q = select(ti.task_id, ti.map_index, ti.state).where(
-            ti.run_id == run_id, ti.task_id.in_(tasks), ti.map_index.in_(ordered[start : start + _CHUNK])
-        )
-        for tid, i, state in conn.execute(q):
+        chunk = {"run_id": run_id, "indexes": ordered[start : start + _CHUNK]}
+        for tid, i, state in conn.execute(_lane_states(tasks), chunk):
             found.lanes.setdefault(i, {})[tid] = TIState(state)
     return found
 
 
-def _ready(run_id: str, task_id: str, ups: list[str]) -> Any:
+# Statements are built once per group shape, with bind parameters (building one costs more than running it).
+
+
+@functools.cache
+def _ready(task_id: str, ups: tuple[str, ...]) -> Any:
     """Waiting instances of `task_id` whose upstream in the same lane is finished."""
     return select(ti.map_index).where(
-        ti.run_id == run_id,
+        ti.run_id == bindparam("run_id"),
         ti.task_id == task_id,
         ti.state == TIState.SCHEDULED.value,
         ti.map_index >= 0,
@@ -139,6 +133,36 @@ def _ready(run_id: str, task_id: str, ups: list[str]) -> Any:
     )
 
 
+@functools.cache
+def _waiting_firsts(firsts: tuple[str, ...]) -> Any:
+    return select(ti.map_index).where(
+        ti.run_id == bindparam("run_id"), ti.task_id.in_(firsts), ti.state == TIState.SCHEDULED.value, ti.map_index >= 0
+    )
+
+
+@functools.cache
+def _lane_spans(tasks: tuple[str, ...]) -> tuple[Any, Any]:
+    """Lanes in flight (a step started, a step not finished), and the first lanes not started (LIMIT :room)."""
+    started = func.sum(case((ti.state != TIState.SCHEDULED.value, 1), else_=0))
+    open_ = func.sum(case((ti.state.in_(_OPEN), 1), else_=0))
+    lanes = (
+        select(ti.map_index)
+        .where(ti.run_id == bindparam("run_id"), ti.task_id.in_(tasks), ti.map_index >= 0)
+        .group_by(ti.map_index)
+    )
+    fresh = lanes.having(started == 0).order_by(ti.map_index).limit(bindparam("room"))
+    return lanes.having(and_(started > 0, open_ > 0)), fresh
+
+
+@functools.cache
+def _lane_states(tasks: tuple[str, ...]) -> Any:
+    return select(ti.task_id, ti.map_index, ti.state).where(
+        ti.run_id == bindparam("run_id"),
+        ti.task_id.in_(tasks),
+        ti.map_index.in_(bindparam("indexes", expanding=True)),
+    )
+
+
 def lane_inputs(
     conn: Connection, run_id: str, task_id: str, ups: Iterable[str], indexes: Sequence[int]
 ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
@@ -146,41 +170,54 @@ def lane_inputs(
     (an upstream that did not succeed is left out)."""
     lanes: dict[int, dict[str, Any]] = {}
     results: dict[int, dict[str, Any]] = {i: {} for i in indexes}
-    ups = list(ups)
+    ups = tuple(ups)
     for start in range(0, len(indexes), _CHUNK):
-        chunk = list(indexes[start : start + _CHUNK])
-        q = select(ti.map_index, ti.args).where(ti.run_id == run_id, ti.task_id == task_id, ti.map_index.in_(chunk))
-        for i, args in conn.execute(q):
+        params = {"run_id": run_id, "task_id": task_id, "indexes": list(indexes[start : start + _CHUNK])}
+        for i, args in conn.execute(_LANE_ARGS, params):
             lane = json.loads(args).get("lane") if args else None
             lanes[i] = lane if isinstance(lane, dict) else {}
         if ups:
-            q = select(ti.task_id, ti.map_index, ti.result).where(
-                ti.run_id == run_id,
-                ti.task_id.in_(ups),
-                ti.map_index.in_(chunk),
-                ti.state == TIState.SUCCESS.value,
-            )
-            for r in conn.execute(q):
+            for r in conn.execute(_lane_results(ups), params):
                 results[r.map_index][r.task_id] = decode(r.result)
     return lanes, results
 
 
+_LANE_ARGS = select(ti.map_index, ti.args).where(
+    ti.run_id == bindparam("run_id"),
+    ti.task_id == bindparam("task_id"),
+    ti.map_index.in_(bindparam("indexes", expanding=True)),
+)
+
+
+@functools.cache
+def _lane_results(ups: tuple[str, ...]) -> Any:
+    return select(ti.task_id, ti.map_index, ti.result).where(
+        ti.run_id == bindparam("run_id"),
+        ti.task_id.in_(ups),
+        ti.map_index.in_(bindparam("indexes", expanding=True)),
+        ti.state == TIState.SUCCESS.value,
+    )
+
+
 def queue_lanes(conn: Connection, run_id: str, task_id: str, args: Mapping[int, str]) -> None:
     """Queue the waiting instances of `task_id` in these lanes, each with its resolved arguments."""
-    rows = [{"k_map_index": i, "v_args": a} for i, a in args.items()]
+    now = utcnow()
+    rows = [{"k_run_id": run_id, "k_task_id": task_id, "k_map_index": i, "v_args": a, "v_now": now}
+            for i, a in args.items()]  # fmt: skip
     if rows:
-        conn.execute(
-            update(task_instance)
-            .where(
-                ti.run_id == run_id,
-                ti.task_id == task_id,
-                ti.map_index == bindparam("k_map_index"),
-                ti.state == TIState.SCHEDULED.value,
-            )
-            .values(state=TIState.QUEUED.value, args=bindparam("v_args"), queued_at=utcnow())
-            .execution_options(synchronize_session=False),
-            rows,
-        )
+        conn.execute(_QUEUE, rows)
+
+
+_QUEUE = (
+    update(task_instance)
+    .where(
+        ti.run_id == bindparam("k_run_id"),
+        ti.task_id == bindparam("k_task_id"),
+        ti.map_index == bindparam("k_map_index"),
+        ti.state == TIState.SCHEDULED.value,
+    )
+    .values(state=TIState.QUEUED.value, args=bindparam("v_args"), queued_at=bindparam("v_now"))
+)
 
 
 def settle_lanes(
