@@ -40,8 +40,11 @@ with DAG(dag_id="lanes", max_active_tasks=8) as dag:
         return f"{carrier}-{order}"
 
     @task
-    def confirm(shipment):
-        _step("confirm", int(shipment.rsplit("-", 1)[1]))
+    def confirm(shipment, ti):
+        order = int(shipment.rsplit("-", 1)[1])
+        if ti.xcom_pull(task_ids="fulfil.validate") != order:  # a step of the same group: this lane's value
+            raise TaskFailed(f"xcom_pull gave {ti.xcom_pull(task_ids='fulfil.validate')!r} in lane {order}")
+        _step("confirm", order)
         return shipment
 
     @task
