@@ -17,12 +17,11 @@ from typing import Any
 import click
 
 from minimap import api, defaults, service
+from minimap.api import RunRow, Store
 from minimap.exceptions import ClearError, MinimapError
 from minimap.execution.progress import Progress, summary
 from minimap.service.records import duration, iso
 from minimap.states import RunState, TIState
-from minimap.store.rows import RunRow, TryRow
-from minimap.store.storage import Store
 
 log = logging.getLogger("minimap")
 
@@ -105,7 +104,10 @@ def state_option(help_text: str) -> Callable[..., Any]:
     )
 
 
-class IndexList(click.ParamType):
+MAX_INDEX = 2**31 - 1  # map indexes and try numbers are 32-bit integers in the database
+
+
+class IndexList(click.ParamType):  # type: ignore[type-arg]  # subscripting it fails on older click at run time
     """`--map-index 3,7,10-12`: indexes and inclusive ranges, comma-separated (the flag may also repeat)."""
 
     name = "N[,N|A-B...]"
@@ -122,6 +124,8 @@ class IndexList(click.ParamType):
             low, high = int(m[1]), int(m[2] if m[2] is not None else m[1])
             if high < low:
                 self.fail(f"the range {low}-{high} runs backwards (write {high}-{low})", param, ctx)
+            if high > MAX_INDEX:
+                self.fail(f"{high} is past the largest map index ({MAX_INDEX:,})", param, ctx)
             if high - low >= self.MOST:
                 self.fail(f"the range {low}-{high} names more than {self.MOST:,} indexes", param, ctx)
             found.extend(range(low, high + 1))
@@ -142,10 +146,21 @@ def _conf(_ctx: click.Context, _param: click.Parameter, value: str | None) -> di
 
 def _drive(store: Store, run: RunRow, workers: int | None) -> int:
     """Drive `run` to its end with live progress; print the summary; the exit code for its state."""
+    from minimap.execution.runner import Stop, Stopped
+
     progress = Progress(store, run.run_id)
     started = time.monotonic()
+    stop = Stop().install()  # SIGTERM or Ctrl-C: let running attempts finish briefly, hand back the rest
     try:
-        state = api.run_to_end(store, run.run_id, workers, on_progress=progress)
+        state = api.run_to_end(store, run.run_id, workers, on_progress=progress, stop=stop)
+    except Stopped as e:
+        back = f", {e.handed_back} unfinished attempt{'s' * (e.handed_back != 1)} handed back" if e.handed_back else ""
+        click.echo(
+            f"\nstopped by {e.stop.name}: run {run.run_id} is unfinished{back}; "
+            f"`minimap resume --run-id {shlex.quote(run.run_id)}` carries on",
+            err=True,
+        )
+        return e.stop.exit_code
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted: run {run.run_id} is unfinished; `minimap resume --run-id {shlex.quote(run.run_id)}` "
@@ -153,6 +168,8 @@ def _drive(store: Store, run: RunRow, workers: int | None) -> int:
             err=True,
         )
         return EXIT_INTERRUPTED
+    finally:
+        stop.uninstall()
     progress(final=True)
     click.echo(summary(store, run.run_id, state, time.monotonic() - started))
     return EXIT_OK if state is RunState.SUCCESS else EXIT_FAILED
@@ -278,7 +295,7 @@ def _follow(store: Store, run_id: str) -> int:
 def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: int | None) -> int:
     """Drive an unfinished run to the end from the database alone; nothing that succeeded runs again."""
     store = api.open_store(db_url)
-    target = api.resolve_run(store, run_id, dag_id)
+    target = api.resumable(store, run_id, dag_id)
     click.echo(f"resuming run {target.run_id} of {target.dag_id} ({target.state})", err=True)
     return _drive(store, target, workers)
 
@@ -319,22 +336,18 @@ def clear(
     indexes = list(dict.fromkeys(i for group in map_indexes for i in group))  # flattened, first mention first
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
-    only = [TIState(s) for s in states] or None
+    only = [TIState(s) for s in states]
     if group_id is not None:
         if task_id is not None:
             raise ClearError("give --task or --group, not both (--group re-runs whole lanes)")
         targets, only = api.clear_lanes(store, target.run_id, group_id, indexes, only)
-    elif task_id is None and not indexes and states:
-        targets = list(api.task_order(store, target.run_id))
     else:
-        targets = api.clear_targets(store, target.run_id, task_id, indexes)
-    if not dry_run and not yes:
-        plan = api.clear(store, target.run_id, targets, only, downstream_all, dry_run=True)
-        done = [i for i in plan if i.state is TIState.SUCCESS]
-        if done and not _confirm_rerun(done):
-            click.echo("nothing was reset", err=True)
-            return EXIT_OK
-    reset = api.clear(store, target.run_id, targets, only, downstream_all, dry_run)
+        targets = api.select_targets(store, target.run_id, task_id, indexes, only)
+    plan = api.plan_clear(store, target.run_id, targets, only or None, downstream_all)
+    if not dry_run and not yes and plan.succeeded and not _confirm_rerun(list(plan.succeeded)):
+        click.echo("nothing was reset", err=True)
+        return EXIT_OK
+    reset = plan.instances if dry_run else api.apply_clear(store, plan).instances
     verb = "would reset" if dry_run else "reset"
     click.echo(f"{verb} {len(reset)} instance{'s' * (len(reset) != 1)} of run {target.run_id}:", err=True)
     for i in reset:
@@ -393,14 +406,7 @@ def _counts(counts: dict[str, int]) -> str:
 def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> int:
     """List runs, newest first."""
     store = api.open_store(db_url)
-    found: list[service.RunSummary] = []
-    after = None
-    while len(found) < limit:  # pages of at most MAX_LIMIT runs, up to --limit
-        page = service.list_runs(store, dag_id=dag_id, after=after, limit=min(limit - len(found), service.MAX_LIMIT))
-        found += page.items
-        if page.next_after is None:
-            break
-        after = page.next_after
+    found = api.recent_runs(store, dag_id, limit)
     if as_json:
         click.echo(json.dumps([service.run_json(s.run) for s in found], indent=2))
         return EXIT_OK
@@ -441,9 +447,7 @@ def tasks(
     if group_id is not None:
         return _lanes(service.lane_matrix(store, target.run_id, group_id), states, as_json)
     found = service.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
-    tries: dict[tuple[str, int], list[TryRow]] = {}
-    for t in service.tries(store, target.run_id, task_id):
-        tries.setdefault((t.task_id, t.map_index), []).append(t)
+    tries = api.tries_by_instance(store, target.run_id, task_id)
     if as_json:
         listed = [service.instance_json(i, tries.get((i.task_id, i.map_index), [])) for i in found]
         click.echo(json.dumps(listed, indent=2))
@@ -505,8 +509,12 @@ def _lanes(m: service.LaneMatrix, states: tuple[str, ...], as_json: bool) -> int
 @main.command()
 @which_run
 @click.option("--task", "task_id", required=True, help="The task.")
-@click.option("--map-index", type=int, default=-1, show_default=True, help="The instance's index.")
-@click.option("--try", "try_number", type=int, help="Which try (default: the latest recorded).")
+@click.option(
+    "--map-index", type=click.IntRange(-1, MAX_INDEX), default=-1, show_default=True, help="The instance's index."
+)
+@click.option(
+    "--try", "try_number", type=click.IntRange(1, MAX_INDEX), help="Which try (default: the latest recorded)."
+)
 @common
 def logs(
     db_url: str | None, run_id: str | None, dag_id: str | None, task_id: str, map_index: int, try_number: int | None
@@ -547,8 +555,8 @@ def scheduler(db_url: str | None) -> int:
 @click.option(
     "--grace-period",
     type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
+    default=defaults.STOP_GRACE,
+    show_default="MINIMAP_STOP_GRACE, else 8",
     help="Seconds to let attempts finish after SIGTERM before handing them back.",
 )
 @common

@@ -50,3 +50,12 @@ PROGRESS_INTERVAL = _float("MINIMAP_PROGRESS_INTERVAL", 5.0)
 CONNECT_TIMEOUT = _float("MINIMAP_CONNECT_TIMEOUT", 10.0, minimum=1)
 #: Seconds one Postgres statement may take (0: no limit; a URL's own `options` win).
 STATEMENT_TIMEOUT = _float("MINIMAP_STATEMENT_TIMEOUT", 300.0)
+#: Seconds a stopped `minimap run`/`resume`/`clear` or `minimap worker` lets running attempts finish before handing
+#: them back (below Docker's 10 s stop timeout, so the hand-back happens before a SIGKILL).
+STOP_GRACE = _float("MINIMAP_STOP_GRACE", 8.0)
+#: Attempts in a row an instance may lose to a dead worker before it fails (a task that kills its worker each time).
+MAX_LOST_ATTEMPTS = int(_float("MINIMAP_MAX_LOST_ATTEMPTS", 3, minimum=1))
+#: A run-wide pass (a scheduling pass, a progress count: both read every instance of the run) waits at least this
+#: many times its own duration before the next one, unless there is work only it can make ready: so at a million
+#: instances, passes take a bounded share of the time instead of most of it.
+PASS_SHARE = 10.0

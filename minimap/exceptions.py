@@ -28,6 +28,17 @@ class SnapshotError(MinimapError):
 class DatabaseError(MinimapError):
     """The database could not be used."""
 
+    #: Whether waiting may help (the server went away, a connection dropped, a timeout): the loops of
+    #: `minimap run` and the daemons retry with backoff. Otherwise they stop and say why.
+    transient = True
+
+
+class DatabaseRefused(DatabaseError):
+    """The database refuses what minimap asks: it is read-only, the user lacks privileges, or its schema is
+    not one this minimap knows. Waiting does not help."""
+
+    transient = False
+
 
 class ConfigError(MinimapError):
     """A setting (an environment variable or an option) cannot be used."""

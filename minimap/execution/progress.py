@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
-from minimap.defaults import PROGRESS_INTERVAL
+from minimap.defaults import PASS_SHARE, PROGRESS_INTERVAL
 from minimap.states import FINISHED, RunState, TIState
 from minimap.store.rows import InstanceRow
 from minimap.store.storage import Store
@@ -63,15 +63,17 @@ class Progress:
         self.order = list(store.spec(run_id).tasks)
         self.started = time.monotonic()
         self.last = 0.0
+        self.gap = 0.0
         self.drawn = 0
         self.last_line = ""
 
     def __call__(self, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - self.last < (0.25 if self.tty else PROGRESS_INTERVAL):
+        if not final and now - self.last < max(0.25 if self.tty else PROGRESS_INTERVAL, self.gap):
             return
         self.last = now
         counts = self.store.counts(self.run_id)
+        self.gap = PASS_SHARE * (time.monotonic() - now)  # counting is O(N): a large run is redrawn less often
         lines = [task_line(t, counts.get(t, {}), self.symbols) for t in self.order]
         if self.tty:
             self._redraw(lines, counts)

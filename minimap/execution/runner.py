@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from minimap.defaults import LEASE_TIMEOUT, POLL_INTERVAL
+from minimap.defaults import LEASE_TIMEOUT, MAX_LOST_ATTEMPTS, PASS_SHARE, POLL_INTERVAL, STOP_GRACE
 from minimap.exceptions import DatabaseError
 from minimap.execution.scheduler import FINISHED_RUN, Scheduler
 from minimap.execution.worker import Worker, pid_alive
@@ -19,7 +19,9 @@ from minimap.store.storage import Store
 
 log = logging.getLogger(__name__)
 
-RECLAIM_INTERVAL = min(LEASE_TIMEOUT / 3, 5.0)
+# Seconds between looks for lost workers: a process gone on this host is seen within this time (a look reads only
+# the running instances, so it is cheap); a lease that expired elsewhere, within LEASE_TIMEOUT plus this.
+RECLAIM_INTERVAL = min(LEASE_TIMEOUT / 3, 1.0)
 
 
 class Stop:
@@ -28,17 +30,61 @@ class Stop:
     def __init__(self) -> None:
         self.requested = False
         self.forced = False
+        self.signal: signal.Signals | None = None  # the first one received
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> Stop:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
         return self
+
+    def uninstall(self) -> None:
+        """Put back the handlers `install` replaced."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    @property
+    def name(self) -> str:
+        return self.signal.name if self.signal is not None else "a stop request"
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process the signal ended (143 for SIGTERM)."""
+        return 128 + int(self.signal) if self.signal is not None else 1
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if self.requested:
             self.forced = True
+        else:
+            self.signal = signal.Signals(signum)
         self.requested = True
-        log.warning("%s received: %s", signal.Signals(signum).name, "stopping now" if self.forced else "stopping")
+        log.warning(
+            "%s received: %s",
+            signal.Signals(signum).name,
+            "stopping now" if self.forced else "stopping (a second signal stops at once)",
+        )
+
+
+class Stopped(Exception):
+    """`drive` was stopped by a signal before the run finished; its unfinished attempts were handed back."""
+
+    def __init__(self, run_id: str, stop: Stop, handed_back: int) -> None:
+        super().__init__(f"run {run_id} stopped by {stop.name}")
+        self.run_id = run_id
+        self.stop = stop
+        self.handed_back = handed_back
+
+
+def let_finish(worker: Worker, stop: Stop, grace: float) -> None:
+    """Claim nothing more; let running attempts end and be recorded for up to `grace` s (a second signal
+    cuts it short)."""
+    if stop.forced or not (worker.busy or worker.unrecorded):
+        return
+    log.warning("worker %s: letting %d running attempts finish (up to %gs)", worker.worker_id, worker.busy, grace)
+    deadline = time.monotonic() + grace
+    while (worker.busy or worker.unrecorded) and time.monotonic() < deadline and not stop.forced:
+        worker.step(min(0.2, max(0.0, deadline - time.monotonic())), claim=False)
 
 
 class SchedulerLoop:
@@ -50,18 +96,26 @@ class SchedulerLoop:
         self.scheduler = Scheduler(store)
         self.db = Backoff("scheduler: database")
         self.next_reclaim = 0.0
+        self.next_pass: dict[str, float] = {}  # run_id -> when a pass that is not urgent may come
 
-    def tick(self, run_id: str) -> RunState | None:
-        """One pass over `run_id` (after a reclaim when due); None while the database is away."""
+    def tick(self, run_id: str, urgent: bool = True) -> RunState | None:
+        """One pass over `run_id` (after a reclaim when due); None while the database is away, or when the pass
+        is not `urgent` and the last one over this run was too recent (see PASS_SHARE)."""
         if not self.db.ready:
             return None
         try:
             if time.monotonic() >= self.next_reclaim:
-                for line in self.store.reclaim_lost(LEASE_TIMEOUT, self.hostname, pid_alive):
+                for line in self.store.reclaim_lost(LEASE_TIMEOUT, self.hostname, pid_alive, MAX_LOST_ATTEMPTS):
                     log.warning("reclaimed %s", line)
                 self.next_reclaim = time.monotonic() + RECLAIM_INTERVAL
+            began = time.monotonic()
+            if not urgent and began < self.next_pass.get(run_id, 0.0):
+                return None
             state = self.scheduler.tick(run_id)
+            self.next_pass[run_id] = time.monotonic() + PASS_SHARE * (time.monotonic() - began)
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return None
         self.db.succeeded()
@@ -71,6 +125,8 @@ class SchedulerLoop:
         try:
             runs = [r.run_id for r in self.store.unfinished_runs()] if self.db.ready else []
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return []
         return runs
@@ -96,21 +152,25 @@ def drive(
     slots: int,
     parallelism: int | None = None,
     on_progress: Callable[[], None] | None = None,
+    stop: Stop | None = None,
+    grace: float = STOP_GRACE,
 ) -> RunState:
     """Schedule and execute `run_id` until it is finished; returns its final state.
 
     Attempts still under way when this is interrupted are handed back to the queue, so `resume`
-    (or any scheduler and worker) can carry on from the database alone.
+    (or any scheduler and worker) can carry on from the database alone. When `stop` is requested, nothing
+    more is claimed, running attempts get `grace` seconds to end, the rest is handed back and Stopped raised.
     """
     worker = Worker(store, slots, parallelism, run_id=run_id)
     loop = SchedulerLoop(store, worker.hostname)
     worker.start()
     reason = "run finished"
+    shut = False
     try:
         changed, last_tick, told = True, 0.0, 0.0
-        while True:
+        while stop is None or not stop.requested:
             if changed or time.monotonic() - last_tick >= POLL_INTERVAL:
-                state = loop.tick(run_id)
+                state = loop.tick(run_id, urgent=changed)
                 last_tick = time.monotonic()
                 if state is RunState.QUEUED and time.monotonic() - told >= 30:
                     explain_queued(store, run_id)
@@ -125,16 +185,34 @@ def drive(
             if on_progress is not None:
                 try:
                     on_progress()
-                except DatabaseError:
-                    pass  # progress is best effort; the loops above wait the outage out
+                except DatabaseError as e:
+                    if not e.transient:
+                        raise
+                    # progress is best effort; the loops above wait the outage out
+        assert stop is not None
+        let_finish(worker, stop, grace)
+        state = loop.tick(run_id)  # what ended in the grace period may have finished the run
+        if state in FINISHED_RUN and not worker.busy and not worker.unrecorded:
+            assert state is not None
+            return state
+        reason = f"minimap on {worker.hostname}:{worker.pid} was stopped by {stop.name} before the attempt finished"
+        shut = True
+        raise Stopped(run_id, stop, _shutdown(worker, reason))
     except BaseException as e:
         reason = f"interrupted ({type(e).__name__})"
         raise
     finally:
-        try:
-            worker.shutdown(reason)
-        except DatabaseError as e:  # the lease timeout recovers what could not be handed back
-            log.warning("worker %s could not shut down cleanly: %s", worker.worker_id, e)
+        if not shut:
+            _shutdown(worker, reason)
+
+
+def _shutdown(worker: Worker, reason: str) -> int:
+    """Stop the worker, handing back its unfinished attempts: how many were handed back."""
+    try:
+        return worker.shutdown(reason)
+    except DatabaseError as e:  # the lease timeout recovers what could not be handed back
+        log.warning("worker %s could not hand back its attempts: %s; the lease timeout will", worker.worker_id, e)
+        return 0
 
 
 def serve_scheduler(store: Store, stop: Stop, hostname: str) -> None:
@@ -145,7 +223,7 @@ def serve_scheduler(store: Store, stop: Stop, hostname: str) -> None:
         for run_id in loop.unfinished():
             if stop.requested:
                 break
-            loop.tick(run_id)
+            loop.tick(run_id, urgent=False)
         time.sleep(POLL_INTERVAL)
     log.info("scheduler stopped")
 
@@ -155,16 +233,14 @@ def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, paral
     worker = Worker(store, concurrency, parallelism)
     worker.start()
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
-    while not stop.requested:
-        worker.step(POLL_INTERVAL)
-    if not stop.forced and (worker.busy or worker.unrecorded):
-        log.info("worker %s: letting %d attempts finish (grace %gs)", worker.worker_id, worker.busy, grace)
-        deadline = time.monotonic() + grace
-        while (worker.busy or worker.unrecorded) and time.monotonic() < deadline and not stop.forced:
-            worker.step(min(0.2, max(0.0, deadline - time.monotonic())), claim=False)
-    reason = f"worker {worker.hostname}:{worker.pid} stopped (SIGTERM) before the attempt finished"
+    reason = f"worker {worker.hostname}:{worker.pid} stopped ({stop.name}) before the attempt finished"
     try:
-        worker.shutdown(reason)
-    except DatabaseError as e:
-        log.warning("worker %s could not hand back its attempts: %s; the lease timeout will", worker.worker_id, e)
+        while not stop.requested:
+            worker.step(POLL_INTERVAL)
+        let_finish(worker, stop, grace)
+    except BaseException as e:  # a database that refuses us: stop the task processes and hand back what we can
+        reason = f"worker {worker.hostname}:{worker.pid} stopped ({type(e).__name__}) before the attempt finished"
+        raise
+    finally:
+        _shutdown(worker, reason)
     log.info("worker %s stopped", worker.worker_id)

@@ -8,6 +8,7 @@ from minimap.rules import lanes
 from minimap.rules.decisions import Counts, FinishRun, Prepare, Settle, decide
 from minimap.rules.expansion import LANE, ExpansionError, call_kwargs, encode_args, expand
 from minimap.rules.expansion import lanes as lane_arguments
+from minimap.rules.mapping import plan_expansion
 from minimap.snapshot import DagSpec, GroupSpec, TaskSpec
 from minimap.states import FINISHED, RunState, TIState
 from minimap.store.lanes import LaneTx
@@ -86,7 +87,8 @@ class Scheduler:
             if task.mapped:
                 args = [encode_args(kw) for kw in expand(task, values)]
                 log.info("run %s: task %s expands to %d instances", tx.run.run_id, task.task_id, len(args))
-                tx.expand(task.task_id, args, task.retries + 1)
+                plan = plan_expansion(tx.expansion_state(task.task_id), args)
+                tx.apply_expansion(task.task_id, plan, args, task.retries + 1)
                 self.expanded += len(args)
             else:
                 tx.queue(task.task_id, encode_args(call_kwargs(task, values)))

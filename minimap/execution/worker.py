@@ -7,13 +7,14 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import wait
 from typing import Any
 
 from minimap.defaults import HEARTBEAT_INTERVAL, PARALLELISM, POLL_INTERVAL
 from minimap.exceptions import DatabaseError
 from minimap.execution.executor import Job, Outcome, TaskProcess
+from minimap.rules import attempts
 from minimap.rules.backoff import Backoff
 from minimap.states import TIState
 from minimap.store.rows import Claimed, Completion, utcnow
@@ -69,11 +70,12 @@ class Worker:
     def busy(self) -> int:
         return sum(1 for p in self.procs if p.busy)
 
-    def shutdown(self, reason: str) -> None:
-        """Stop every task process; hand attempts still under way back to the queue."""
-        if self.pending:
-            self.store.complete(self.worker_id, self.pending)
-            self.pending = []
+    def shutdown(self, reason: str) -> int:
+        """Stop every task process; hand attempts still under way back to the queue: how many were.
+
+        The processes go first, whatever the database does next: a task process ignores SIGTERM, so one left
+        behind would keep this process from exiting (multiprocessing joins it at exit).
+        """
         running = [p.job for p in self.procs if p.busy]
         for p in self.procs:
             if p.busy:
@@ -81,23 +83,31 @@ class Worker:
             else:
                 p.stop()
         self.procs = []
-        if running:
-            n = self.store.hand_back(self.worker_id, running, reason)
-            log.warning("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
+        if self.pending:
+            self.store.complete(self.worker_id, self.pending)
+            self.pending = []
+        n = self.store.hand_back(self.worker_id, running, reason) if running else 0
+        if n:
+            log.info("worker %s handed back %d unfinished attempts: %s", self.worker_id, n, reason)
         self.store.heartbeat(self.worker_id, state="stopped")
+        return n
 
     # --- one round ---------------------------------------------------------------------------
 
     def step(self, timeout: float, claim: bool = True) -> int:
         """Record what ended and claim into the free slots (one transaction), then wait up to `timeout` s for
-        attempts to end; how many ended attempts were recorded.
+        attempts to end and record those at once (with the next claims); how many ended attempts were recorded.
 
         The longer an exchange takes, the more attempts end meanwhile and go into the next one: batches grow
         with the load. A database error is absorbed: outcomes stay pending until the database answers again.
         """
         recorded = self._guarded(lambda: self._exchange(claim)) if self.db.ready else None
         # Recorded something and found nothing to claim: the scheduler may have work now, so don't wait here.
-        self.collect(0.0 if recorded and self.starved else timeout)
+        ended = self.collect(0.0 if recorded and self.starved else timeout)
+        if ended and self.db.ready:
+            # Record at once, with the claims into the freed slots: an outcome held only in memory is what a
+            # kill loses (and runs again), and the caller may next spend a while in a scheduling pass.
+            recorded = (recorded or 0) + (self._guarded(lambda: self._exchange(claim)) or 0)
         return recorded or 0
 
     def _exchange(self, claim: bool) -> int:
@@ -136,6 +146,8 @@ class Worker:
         try:
             result = fn()
         except DatabaseError as e:
+            if not e.transient:
+                raise
             self.db.failed(e)
             return None
         if self.db.succeeded():
@@ -221,11 +233,9 @@ class Worker:
 
     def _completion(self, c: Claimed, o: Outcome) -> Completion:
         now = utcnow()
-        state = {"success": TIState.SUCCESS, "skipped": TIState.SKIPPED}.get(o.kind, TIState.FAILED)
-        next_at = None
-        if o.kind == "failed" and c.try_number < c.max_tries:
-            delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
-            state, next_at = TIState.UP_FOR_RETRY, now + timedelta(seconds=delay)
+        delay = self.store.spec(c.run_id).tasks[c.task_id].retry_delay_after(c.try_number)
+        ending = attempts.finished(o.kind, c.try_number, c.max_tries, now, delay)
+        state, next_at = ending.state, ending.next_retry_at
         if state in (TIState.FAILED, TIState.UP_FOR_RETRY):
             log.info(
                 "%s[%d] try %d %s: %s: %s", c.task_id, c.map_index, c.try_number, state, o.error_type, o.error_message

@@ -140,3 +140,27 @@ def _downstream(
                 found[i.task_id, i.map_index] = i
             todo.append((down, lane))
     return list(found.values())
+
+
+@dataclass(frozen=True)
+class Reset:
+    """What a clear does to one task's chosen instances: back to `scheduled`, their error, retry time, end time and
+    worker cleared, and `fresh_tries` more attempts allowed on top of those already made (try_number keeps counting,
+    so the tries history stays whole): max_tries becomes `max_tries_after_clear(try_number, fresh_tries)`."""
+
+    task_id: str
+    map_indexes: tuple[int, ...]
+    fresh_tries: int
+
+
+def max_tries_after_clear(try_number: int, fresh_tries: int) -> int:
+    """A cleared instance may run `fresh_tries` more times: its task's retries + 1, as if it were new."""
+    return try_number + fresh_tries
+
+
+def resets(spec: DagSpec, chosen: Sequence[Instance]) -> list[Reset]:
+    """The instances `plan` chose, as one Reset per task (in the order they come), with the task's fresh tries."""
+    by_task: dict[str, list[int]] = {}
+    for i in chosen:
+        by_task.setdefault(i.task_id, []).append(i.map_index)
+    return [Reset(t, tuple(indexes), spec.tasks[t].retries + 1) for t, indexes in by_task.items()]

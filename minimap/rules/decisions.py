@@ -7,7 +7,7 @@ a mapped task group are the exception: they are decided lane by lane (see `minim
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from minimap.rules.lanes import ExpandGroup, SettleGroup, group_actions, outside_counts
@@ -86,3 +86,9 @@ def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset
         if outcome is not None:
             actions.append(FinishRun(outcome))
     return actions
+
+
+def runs_to_start(unfinished: Sequence[tuple[int, RunState]], max_active_runs: int) -> list[int]:
+    """Of one DAG's unfinished runs (id, state), oldest first: the queued ones that may start now."""
+    free = max_active_runs - sum(1 for _, state in unfinished if state is RunState.RUNNING)
+    return [run_id for run_id, state in unfinished if state is RunState.QUEUED][: max(free, 0)]

@@ -193,7 +193,7 @@ def decode_args(text: str | None, fns: Sequence[Callable[[Any], Any]]) -> dict[s
     if not text:
         return {}
     doc = json.loads(text)
-    kwargs = _apply(doc["kw"], doc.get("fx", ()), fns)
+    kwargs: dict[str, Any] = _apply(doc["kw"], doc.get("fx", ()), fns)
     if "merge" in doc:
         extra = _apply(doc["merge"]["v"], doc["merge"]["fx"], fns)
         if not isinstance(extra, dict):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from minimap.service.cursors import CursorError
 from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
 from minimap.service.reads import (
     MAX_LIMIT,
-    CursorError,
     get_run,
     instance_detail,
     instances,
@@ -15,9 +15,11 @@ from minimap.service.reads import (
     list_runs,
     list_workers,
     log_view,
+    recent_runs,
     resolve_run,
     run_detail,
     tries,
+    tries_by_instance,
     try_log,
 )
 from minimap.service.records import (
@@ -61,11 +63,13 @@ __all__ = [
     "list_workers",
     "log_view",
     "mapped_groups",
+    "recent_runs",
     "resolve_run",
     "run_detail",
     "run_json",
     "task_json",
     "tries",
+    "tries_by_instance",
     "try_json",
     "try_log",
 ]

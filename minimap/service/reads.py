@@ -58,6 +58,19 @@ def list_runs(
     return Page(items, encode("r", rows[-1].id) if more else None)
 
 
+def recent_runs(store: Store, dag_id: str | None = None, limit: int = 50) -> list[RunSummary]:
+    """The newest `limit` runs (any number: read in pages of at most MAX_LIMIT), for `minimap runs`."""
+    found: list[RunSummary] = []
+    after = None
+    while len(found) < limit:
+        page = list_runs(store, dag_id=dag_id, after=after, limit=min(limit - len(found), MAX_LIMIT))
+        found += page.items
+        if page.next_after is None:
+            break
+        after = page.next_after
+    return found
+
+
 def latest_run(store: Store, dag_id: str | None = None) -> RunRow:
     """The newest run (of `dag_id` if given), or NotFoundError."""
     return store.latest_run(dag_id)
@@ -159,6 +172,14 @@ def instances(
 def tries(store: Store, run_id: str, task_id: str | None = None, map_index: int | None = None) -> list[TryRow]:
     """Recorded attempts, oldest first, without their logs (`try_log` pages those)."""
     return inspect_sql.all_tries(store, run_id, task_id, map_index)
+
+
+def tries_by_instance(store: Store, run_id: str, task_id: str | None = None) -> dict[tuple[str, int], list[TryRow]]:
+    """Recorded attempts (oldest first) of every instance of a run, or of one task, by (task_id, map_index)."""
+    by: dict[tuple[str, int], list[TryRow]] = {}
+    for t in tries(store, run_id, task_id):
+        by.setdefault((t.task_id, t.map_index), []).append(t)
+    return by
 
 
 def instance_detail(store: Store, run_id: str, task_id: str, map_index: int) -> InstanceDetail:

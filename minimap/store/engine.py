@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from minimap.defaults import CONNECT_TIMEOUT, STATEMENT_TIMEOUT
-from minimap.exceptions import DatabaseError
+from minimap.exceptions import DatabaseError, DatabaseRefused
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,28 @@ def short(exc: BaseException) -> str:
     inner = getattr(exc, "orig", None) or exc
     lines = [ln for ln in str(inner).strip().splitlines() if ln.strip()]
     return lines[0] if lines else type(inner).__name__
+
+
+def database_error(where: str, e: Exception) -> DatabaseError:
+    """One line for a driver error on the database `where` (a masked URL): transient (a dropped or refused
+    connection, a timeout: the loops wait it out) or a refusal (read-only, no privileges, no such table)."""
+    text_ = short(e)
+    sqlite_code = getattr(getattr(e, "orig", None), "sqlite_errorname", None)
+    if sqlite_code is not None:  # SQLite calls almost everything OperationalError: its code tells them apart
+        transient = sqlite_code.startswith(_SQLITE_TRANSIENT)
+    else:  # Python 3.10 has no code on sqlite3's errors; Postgres names a refusal by its class
+        refusal = ("readonly", "no such table", "no such column", "not a database")
+        transient = isinstance(e, (OperationalError, InterfaceError)) and not any(r in text_ for r in refusal)
+    if transient:
+        return DatabaseError(f"database {where} failed: {text_}")
+    return DatabaseRefused(f"database {where} refused: {text_}")
+
+
+#: SQLite result codes that waiting may cure: a lock, an I/O error or a full disk (the others: a read-only file, a
+#: missing table, a file that is not a database).
+_SQLITE_TRANSIENT = (
+    "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",
+)  # fmt: skip
 
 
 def _sqlite_folder(path: str | None) -> None:
@@ -163,6 +185,12 @@ def head_revision() -> str:
     return head
 
 
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {r.revision for r in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -176,8 +204,14 @@ def upgrade(engine: Engine) -> bool:
 
     head = head_revision()
     try:
-        if current_revision(engine) == head:
+        current = current_revision(engine)
+        if current == head:
             return False
+        if current is not None and current not in _known_revisions():
+            raise DatabaseRefused(
+                f"database {mask(str(engine.url))} has schema revision {current!r}, which this minimap does not "
+                f"know (its newest is {head!r}): a newer minimap wrote it; upgrade minimap"
+            )
         with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})

@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Integer, Interval, and_, cast, func, not_, select, tuple_, type_coerce
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 
-from minimap.exceptions import DatabaseError
 from minimap.states import RunState, TIState
-from minimap.store.engine import READ_ONLY, short
+from minimap.store.engine import READ_ONLY, database_error
 from minimap.store.rows import InstanceRow, RunRow
 from minimap.store.storage import Store
 from minimap.store.tables import dag_run, task_instance, task_try, worker
@@ -37,8 +36,10 @@ def reading(store: Store) -> Iterator[Connection]:
     try:
         with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
-    except (OperationalError, InterfaceError) as e:
-        raise DatabaseError(f"database {store.url} failed: {short(e)}") from e
+    except (DBAPIError, InterfaceError) as e:
+        if isinstance(e, IntegrityError):
+            raise
+        raise database_error(store.url, e) from e
 
 
 # --- runs ---------------------------------------------------------------------------------------

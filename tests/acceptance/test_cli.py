@@ -82,6 +82,7 @@ def test_the_default_database_is_sqlite_in_minimap_home(tmp_path: Path) -> None:
     assert "run manual__" in proc.stdout and ": success" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_shipping_story_from_the_command_line(db_url: str, flags: Path) -> None:
     (flags / "fail-K").touch()
     conf = json.dumps({"flags": str(flags)})
@@ -155,6 +156,7 @@ def test_resume_after_sigkill_reruns_nothing_that_succeeded(db_url: str, flags: 
     assert store.instances(run_id, "total")[0].result == sum(range(12))
 
 
+@pytest.mark.slow
 def test_the_articles_poc_runs_unchanged_but_for_its_imports(tmp_path: Path) -> None:
     """examples/airflow_poc.py: 12 mapped instances, 3 at a time, summarize blocked by any failure."""
     url = f"sqlite:///{tmp_path / 'poc.db'}"

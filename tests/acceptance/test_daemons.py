@@ -21,6 +21,8 @@ from minimap.store.storage import Store
 from tests.conftest import DAGS, ROOT, ledger
 from tests.integration.test_engine import max_concurrent
 
+pytestmark = pytest.mark.slow  # real daemons, signals and a Postgres restart: seconds each
+
 MANY = str(DAGS / "many.py")
 FAST_LEASE = {"MINIMAP_HEARTBEAT_INTERVAL": "0.3", "MINIMAP_LEASE_TIMEOUT": "2", "MINIMAP_POLL_INTERVAL": "0.05"}
 

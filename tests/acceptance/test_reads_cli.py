@@ -7,12 +7,15 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.acceptance.test_cli import SHIPPING, one_line_error
 from tests.conftest import minimap_cli
 
 KOLKATA = {"TZ": "Asia/Kolkata"}  # +05:30: an offset nobody mistakes for UTC
 
 
+@pytest.mark.slow
 def test_tasks_runs_and_logs_read_plainly(db_url: str, flags: Path) -> None:
     (flags / "fail-K").touch()
     conf = json.dumps({"flags": str(flags)})

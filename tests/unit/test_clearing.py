@@ -5,7 +5,7 @@ import pytest
 from minimap.authoring.dag import DAG
 from minimap.authoring.taskflow import task
 from minimap.exceptions import ClearError, NotFoundError
-from minimap.rules.clearing import Instance, describe_indexes, plan, resolve_task
+from minimap.rules.clearing import Instance, Reset, describe_indexes, max_tries_after_clear, plan, resets, resolve_task
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
 
@@ -91,3 +91,18 @@ def test_the_task_may_be_left_out_when_one_mapped_task_has_the_index() -> None:
 )
 def test_describe_indexes(indexes: list[int], text: str) -> None:
     assert describe_indexes(indexes) == text
+
+
+def test_resets_group_by_task_with_the_tasks_fresh_tries() -> None:
+    found = inst("fetch", [OK]) + inst("process", [OK, F, OK]) + inst("per_item", [OK, F]) + inst("summarize", [UF])
+    chosen = plan(chain(), found, [("process", 1)])
+    assert resets(chain(), chosen) == [
+        Reset("process", (1,), 1),
+        Reset("per_item", (1,), 1),
+        Reset("summarize", (-1,), 1),
+    ]
+
+
+def test_a_cleared_instance_gets_its_tasks_tries_again_on_top_of_those_made() -> None:
+    assert max_tries_after_clear(try_number=3, fresh_tries=2) == 5
+    assert max_tries_after_clear(try_number=0, fresh_tries=1) == 1

@@ -2,7 +2,7 @@
 
 from minimap.authoring.dag import DAG
 from minimap.authoring.taskflow import task
-from minimap.rules.decisions import FinishRun, Prepare, Settle, decide
+from minimap.rules.decisions import FinishRun, Prepare, Settle, decide, runs_to_start
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
 
@@ -65,3 +65,11 @@ def test_the_run_ends_success_when_every_leaf_succeeded() -> None:
 
 def test_a_zero_length_producer_skips_downstream() -> None:
     assert decide(shipping(), {"fetch": {OK: 1}, "send": {SK: 1}, "summarize": {S: 1}}) == [Settle("summarize", SK)]
+
+
+def test_runs_to_start_fill_max_active_runs_oldest_first() -> None:
+    q, r = RunState.QUEUED, RunState.RUNNING
+    assert runs_to_start([(1, r), (2, q), (3, q), (4, q)], 3) == [2, 3]
+    assert runs_to_start([(1, r), (2, r), (3, q)], 1) == []  # already over: nothing starts, nothing stops
+    assert runs_to_start([(5, q), (6, q)], 16) == [5, 6]
+    assert runs_to_start([], 1) == []
