@@ -118,7 +118,8 @@ def facts(conn: Connection, run_id: str, spec: DagSpec, group: GroupSpec) -> Lan
 
 @functools.cache
 def _ready(task_id: str, ups: tuple[str, ...]) -> Any:
-    """Waiting instances of `task_id` whose upstream in the same lane is finished."""
+    """Waiting instances of `task_id` whose upstream in the same lane is finished: walks the state index for the
+    waiting steps and the primary key (run, task, map_index) for each one's upstream in its lane."""
     return select(ti.map_index).where(
         ti.run_id == bindparam("run_id"),
         ti.task_id == task_id,
@@ -135,6 +136,7 @@ def _ready(task_id: str, ups: tuple[str, ...]) -> Any:
 
 @functools.cache
 def _waiting_firsts(firsts: tuple[str, ...]) -> Any:
+    """Waiting first steps (nothing in their lane before them): the state index alone."""
     return select(ti.map_index).where(
         ti.run_id == bindparam("run_id"), ti.task_id.in_(firsts), ti.state == TIState.SCHEDULED.value, ti.map_index >= 0
     )
@@ -142,7 +144,8 @@ def _waiting_firsts(firsts: tuple[str, ...]) -> Any:
 
 @functools.cache
 def _lane_spans(tasks: tuple[str, ...]) -> tuple[Any, Any]:
-    """Lanes in flight (a step started, a step not finished), and the first lanes not started (LIMIT :room)."""
+    """Lanes in flight (a step started, a step not finished), and the first lanes not started (LIMIT :room):
+    one aggregate over the group's instances by primary key, only when the group has max_active_lanes."""
     started = func.sum(case((ti.state != TIState.SCHEDULED.value, 1), else_=0))
     open_ = func.sum(case((ti.state.in_(_OPEN), 1), else_=0))
     lanes = (
@@ -156,6 +159,7 @@ def _lane_spans(tasks: tuple[str, ...]) -> tuple[Any, Any]:
 
 @functools.cache
 def _lane_states(tasks: tuple[str, ...]) -> Any:
+    """Every step's state in the lanes `:indexes` (primary key lookups)."""
     return select(ti.task_id, ti.map_index, ti.state).where(
         ti.run_id == bindparam("run_id"),
         ti.task_id.in_(tasks),
