@@ -5,17 +5,22 @@
 - worker killed: `kill -9` of a `minimap worker` running two long attempts, a second worker idle beside it and a
   scheduler on the same host (the process is seen gone at the scheduler's next reclaim);
 - worker frozen: `kill -STOP` instead, as a host that vanished looks (its lease, MINIMAP_LEASE_TIMEOUT, expires);
-- run killed: `kill -9` of `minimap run`, then `minimap resume` at once (its start-up is part of the figure).
+- run killed: `kill -9` of `minimap run`, then `minimap resume` at once (its start-up is part of the figure);
+- the at-least-once window: `kill -9` of `minimap run` in the middle of 16 task processes of 20 ms each: how many
+  side effects had happened whose success was not recorded (they run again on resume). `--code DIR` runs the
+  minimap of another checkout (e.g. the commit before a change) for this figure alone: `--window-only --code DIR`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -30,11 +35,12 @@ from minimap.states import TIState  # noqa: E402
 from minimap.store.storage import Store  # noqa: E402
 
 DAG = str(HERE / "sleepy.py")
+CODE = HERE.parent  # the checkout whose minimap the processes run (`--code`)
 
 
 def start(url: str, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MINIMAP_DATABASE_URL": url}
-    return subprocess.Popen([sys.executable, "-m", "minimap", *args], env=env, cwd=HERE.parent,
+    return subprocess.Popen([sys.executable, "-m", "minimap", *args], env=env, cwd=CODE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
 
 
@@ -101,16 +107,50 @@ def run_lost(url: str) -> float:
         store.engine.dispose()
 
 
+def unrecorded(url: str) -> float:
+    """Side effects done but not recorded as success when `minimap run` was killed."""
+    store = api.open_store(url)
+    ledger = Path(tempfile.mkdtemp()) / "ledger"
+    conf = json.dumps({"n": 100_000, "sleep": 0.02, "ledger": str(ledger)})
+    runner = start(url, "run", str(HERE / "ledger.py"), "--conf", conf)
+    try:
+        wait(lambda: ledger.exists() and len(ledger.read_text().splitlines()) >= 500)
+        time.sleep(0.5)
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait()
+        run_id = store.runs(1)[0].run_id
+        done = {int(line) for line in ledger.read_text().splitlines()}
+        recorded = {i.map_index for i in store.instances(run_id, "side_effect", [TIState.SUCCESS])}
+        return len(done - recorded)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+        store.engine.dispose()
+
+
 def main() -> None:
+    global CODE
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--code", type=Path, default=HERE.parent, help="the checkout whose minimap runs")
+    parser.add_argument("--window-only", action="store_true", help="measure the at-least-once window alone")
     args = parser.parse_args()
+    CODE = args.code
     scenarios: list[tuple[str, Callable[[str], float], int]] = [
         ("worker killed (kill -9), second worker idle", lambda u: worker_lost(u, signal.SIGKILL), args.repeat),
         ("worker frozen (kill -STOP): lease expiry", lambda u: worker_lost(u, signal.SIGSTOP), 1),
         ("minimap run killed (kill -9), then resume", run_lost, args.repeat),
     ]
+    if args.window_only:
+        scenarios = []
     for backend in ("sqlite", "postgres"):
+        counts = []
+        for _ in range(2 * args.repeat):
+            with database(backend) as url:
+                counts.append(unrecorded(url))
+        print(f"{backend:<8} {'run killed mid-stream: ended, not recorded':<46} {sorted(counts)} (median "
+              f"{statistics.median(counts):g}; code: {CODE})", flush=True)  # fmt: skip
         for name, measure, repeat in scenarios:
             took = []
             for _ in range(repeat):

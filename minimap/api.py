@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from minimap.exceptions import ClearError, DatabaseError, DefinitionError, MinimapError, NotFoundError
 from minimap.rules.clearing import Instance
+from minimap.rules.newrun import initial_instances
 from minimap.service.cursors import CursorError
 from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
 from minimap.service.operations import (
@@ -20,7 +21,6 @@ from minimap.service.operations import (
     clear_lanes,
     clear_targets,
     default_slots,
-    initial_instances,
     open_store,
     plan_clear,
     resumable,
@@ -63,6 +63,14 @@ from minimap.service.records import (
     run_json,
     task_json,
     try_json,
+)
+from minimap.service.schedules import (
+    DagInfo,
+    backfill_file,
+    dag_json,
+    list_dags,
+    load_spec,
+    set_paused,
 )
 from minimap.states import RunState, TIState
 from minimap.store.rows import InstanceRow, RunRow, TryRow
@@ -108,6 +116,13 @@ __all__ = [
     "list_workers",
     "lanes",
     "mapped_groups",
+    # time schedules (minimap/service/schedules.py)
+    "list_dags",
+    "set_paused",
+    "load_spec",
+    "backfill_file",
+    "DagInfo",
+    "dag_json",
     # records and their JSON shapes (minimap/service/records.py, minimap/store/rows.py)
     "Page",
     "RunSummary",

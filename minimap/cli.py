@@ -230,6 +230,12 @@ def run(db_url: str | None, dag_file: str, dag_id: str | None, conf: dict[str, A
     store = api.open_store(db_url)
     created = api.trigger_file(store, dag_file, dag.dag_id, conf)
     click.echo(f"run {created.run_id} of {created.dag_id} ({store.url})", err=True)
+    if dag.schedule is not None:
+        click.echo(
+            f"DAG {dag.dag_id} has schedule={dag.schedule!r}: this is a manual run; `minimap scheduler --dags PATH` "
+            "creates its scheduled runs, `minimap backfill` those of a past range",
+            err=True,
+        )
     return _drive(store, created, workers)
 
 
@@ -537,16 +543,31 @@ def logs(
 
 
 @main.command()
+@click.option(
+    "--dags",
+    "dag_paths",
+    metavar="PATH",
+    multiple=True,
+    help="DAG files or folders whose schedules to act on; repeatable (default: $MINIMAP_HOME/dags).",
+)
 @common
-def scheduler(db_url: str | None) -> int:
-    """Schedule every unfinished run until SIGTERM or SIGINT (several schedulers may run at once)."""
+def scheduler(db_url: str | None, dag_paths: tuple[str, ...]) -> int:
+    """Schedule every unfinished run, and create the scheduled runs of the DAGs in --dags as they fall due,
+    until SIGTERM or SIGINT (several schedulers may run at once)."""
     import socket
 
+    from minimap.execution.registry import Registry
     from minimap.execution.runner import Stop, serve_scheduler
+    from minimap.store.engine import minimap_home
 
     logging.getLogger("minimap").setLevel(min(logging.getLogger("minimap").getEffectiveLevel(), logging.INFO))
+    paths = list(dag_paths) or [str(minimap_home() / "dags")]
+    for path in dag_paths:
+        if not os.path.exists(path):
+            raise click.BadParameter(f"no such file or folder: {path}", param_hint="--dags")
     store = api.open_store(db_url)
-    serve_scheduler(store, Stop().install(), socket.gethostname())
+    log.info("scheduler: DAG files in %s", ", ".join(paths))
+    serve_scheduler(store, Stop().install(), socket.gethostname(), Registry(store, paths))
     return EXIT_OK
 
 
@@ -570,6 +591,26 @@ def worker(db_url: str | None, concurrency: int, grace_period: float) -> int:
     return EXIT_OK
 
 
+@main.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (off loopback: MINIMAP_UI_TOKEN)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--with-workers", is_flag=True, help="Also run a scheduler and a worker here (local use); Ctrl-C stops all."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="The worker's task processes."
+)
+@common
+def ui(db_url: str | None, host: str, port: int, with_workers: bool, concurrency: int) -> int:
+    """Serve the web page: runs, tasks, every mapped instance, clear with a preview (pip install 'minimap[ui]')."""
+    from minimap.ui.serve import serve
+
+    serve(db_url, host, port, with_workers, concurrency)
+    return EXIT_OK
+
+
 @main.group()
 def db() -> None:
     """The database's schema."""
@@ -587,3 +628,9 @@ def upgrade(db_url: str | None) -> int:
         f"{database.mask(str(engine.url))}: {'upgraded to' if applied else 'already at'} {database.head_revision()}"
     )
     return EXIT_OK
+
+
+from minimap.cli_schedules import backfill, dags  # noqa: E402 -- they use common() and _drive() from above
+
+main.add_command(dags)
+main.add_command(backfill)

@@ -59,3 +59,7 @@ MAX_LOST_ATTEMPTS = int(_float("MINIMAP_MAX_LOST_ATTEMPTS", 3, minimum=1))
 #: many times its own duration before the next one, unless there is work only it can make ready: so at a million
 #: instances, passes take a bounded share of the time instead of most of it.
 PASS_SHARE = 10.0
+#: Seconds a DAG file may take to load in `minimap scheduler` before it is reported as too slow (Airflow's 30).
+DAG_PARSE_TIMEOUT = _float("MINIMAP_DAG_PARSE_TIMEOUT", 30.0, minimum=0.1)
+#: Seconds between looks at the DAG files (new, changed, gone) and at which scheduled runs are due.
+DAG_SCAN_INTERVAL = _float("MINIMAP_DAG_SCAN_INTERVAL", 1.0, minimum=0.01)

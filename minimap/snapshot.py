@@ -89,7 +89,7 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class DagSpec:
-    """A DAG's structure, run-level limits and (stored, not yet acted on) schedule."""
+    """A DAG's structure, run-level limits and time schedule (acted on by `minimap scheduler`)."""
 
     dag_id: str
     max_active_runs: int = 16
@@ -98,10 +98,12 @@ class DagSpec:
     params: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     fileloc: str = ""
-    schedule: str | None = None  # a cron expression, a preset ("@daily"), "every N s", or a description
-    start_date: str | None = None  # ISO 8601
+    schedule: str | None = None  # a cron expression, a preset ("@daily"), "@once", or "every N seconds"
+    start_date: str | None = None  # ISO 8601 (naive: UTC)
     end_date: str | None = None
+    timezone: str = "UTC"  # where the schedule is evaluated: start_date's zone (IANA name or +HH:MM)
     catchup: bool = False
+    paused_upon_creation: bool = False  # is_paused_upon_creation: `minimap scheduler` records it paused
     dagrun_timeout: float | None = None  # seconds
     tags: tuple[str, ...] = ()
     groups: dict[str, GroupSpec] = field(default_factory=dict)

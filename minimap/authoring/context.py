@@ -48,17 +48,11 @@ class DagRunInfo:
     conf: dict[str, Any]
     logical_date: datetime
     run_type: str = "manual"
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
 
     @property
     def execution_date(self) -> datetime:
-        return self.logical_date
-
-    @property
-    def data_interval_start(self) -> datetime:
-        return self.logical_date
-
-    @property
-    def data_interval_end(self) -> datetime:
         return self.logical_date
 
 
@@ -102,11 +96,15 @@ def build_context(
     ti: TaskInstanceInfo,
     conf: dict[str, Any],
     logical_date: datetime | None,
+    data_interval: tuple[datetime, datetime] | None = None,
+    run_type: str = "manual",
 ) -> dict[str, Any]:
-    """The context of one attempt, with Airflow's keys (see PROVIDED)."""
+    """The context of one attempt, with Airflow's keys (see PROVIDED); without a data interval (a manual run)
+    it starts and ends at the logical date, as Airflow's."""
     when = logical_date or datetime.now(timezone.utc)
+    start, end = data_interval or (when, when)
     params = {**dag.params, **getattr(task, "params", {}), **conf}
-    run = DagRunInfo(ti.dag_id, ti.run_id, conf, when)
+    run = DagRunInfo(ti.dag_id, ti.run_id, conf, when, run_type, start, end)
     ts = when.isoformat()
     return {
         "dag_id": ti.dag_id,
@@ -125,8 +123,8 @@ def build_context(
         "dag_run": run,
         "logical_date": when,
         "execution_date": when,
-        "data_interval_start": when,
-        "data_interval_end": when,
+        "data_interval_start": start,
+        "data_interval_end": end,
         "ds": when.strftime("%Y-%m-%d"),
         "ds_nodash": when.strftime("%Y%m%d"),
         "ts": ts,

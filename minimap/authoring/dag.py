@@ -15,6 +15,7 @@ from minimap.authoring.settings import seconds, where
 from minimap.authoring.xcomarg import XComArg, iter_xcomargs, literal, to_expr
 from minimap.defaults import MAX_MAP_LENGTH
 from minimap.exceptions import DefinitionError
+from minimap.rules.timetable import check_schedule, zone_name
 from minimap.snapshot import DagSpec, GroupSpec, TaskSpec
 
 
@@ -50,7 +51,14 @@ class DAG:
         self.schedule = _schedule(kwargs, at)
         self.start_date = _date(kwargs.get("start_date"), "start_date", at)
         self.end_date = _date(kwargs.get("end_date"), "end_date", at)
+        self.timezone = zone_name(kwargs.get("start_date"))
         self.catchup = bool(kwargs.get("catchup", False))
+        self.paused_upon_creation = bool(kwargs.get("is_paused_upon_creation") or False)
+        if self.schedule is not None and self.start_date is None:
+            raise DefinitionError(
+                f"{at}: DAG {dag_id} has schedule={self.schedule!r} but no start_date: give "
+                "start_date=datetime(...) (Airflow 2 requires it too), or schedule=None"
+            )
         self.tags = [str(t) for t in kwargs.get("tags") or []]
         self.default_args = dict(kwargs.get("default_args") or {})
         self.max_active_runs: int = kwargs["max_active_runs"]
@@ -205,7 +213,9 @@ class DAG:
             schedule=self.schedule,
             start_date=self.start_date,
             end_date=self.end_date,
+            timezone=self.timezone,
             catchup=self.catchup,
+            paused_upon_creation=self.paused_upon_creation,
             dagrun_timeout=self.dagrun_timeout,
             tags=tuple(self.tags),
             groups={gid: _group_spec(g) for gid, g in self.groups.items()},
@@ -253,10 +263,18 @@ def _schedule(kwargs: dict[str, Any], at: str) -> str | None:
     if len(given) > 1:
         raise DefinitionError(f"{at}: DAG got both {given[0]} and {given[1]}; give schedule only")
     value = kwargs.get(given[0]) if given else None
-    if value is None or isinstance(value, str):
-        return value
+    try:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return check_schedule(value.strip())
+    except DefinitionError as e:
+        raise DefinitionError(f"{at}: {e}") from None
     if isinstance(value, timedelta):
-        return f"every {value.total_seconds():g} seconds"
+        if value <= timedelta(0):
+            raise DefinitionError(f"{at}: schedule={value!r} must be a positive timedelta")
+        secs = value.total_seconds()
+        return f"every {secs:.0f} seconds" if secs.is_integer() else f"every {secs!r} seconds"
     raise DefinitionError(
         f"{at}: schedule={value!r} is not supported yet: use a cron expression, a preset such as '@daily', "
         "a timedelta, or None"
@@ -274,11 +292,6 @@ def _date(value: Any, name: str, at: str) -> str | None:
 def _warnings(dag: DAG, at: str) -> list[str]:
     """What the DAG asks that minimap stores but does not act on yet: one line each, shown when it loads."""
     found = []
-    if dag.schedule is not None:
-        found.append(
-            f"{at}: DAG {dag.dag_id} has schedule={dag.schedule!r}, which minimap stores but does not act on yet: "
-            "runs start only with `minimap run` or `minimap trigger`"
-        )
     if dag.dagrun_timeout is not None:
         found.append(
             f"{at}: DAG {dag.dag_id} has dagrun_timeout, which minimap stores but does not enforce yet: "

@@ -117,7 +117,7 @@ DAG_KEYWORDS: dict[str, Keyword] = {
     "user_defined_macros": _k(HONOURED),
     "user_defined_filters": _k(HONOURED),
     "template_undefined": _k(HONOURED),
-    # stored with each run; acted on when time schedules are (a warning says so meanwhile)
+    # acted on by `minimap scheduler` (minimap/rules/timetable.py); stored with each run
     "schedule": _k(HONOURED),
     "schedule_interval": _k(HONOURED),
     "timetable": _k(HONOURED),
@@ -133,7 +133,7 @@ DAG_KEYWORDS: dict[str, Keyword] = {
     "default_view": _k(NO_EFFECT),
     "orientation": _k(NO_EFFECT),
     "access_control": _k(NO_EFFECT),
-    "is_paused_upon_creation": _k(NO_EFFECT),
+    "is_paused_upon_creation": _k(HONOURED),
     "auto_register": _k(NO_EFFECT),
     "on_success_callback": _k(AT_DEFAULT, _NO_CALLBACKS),
     "on_failure_callback": _k(AT_DEFAULT, _NO_CALLBACKS),

@@ -38,6 +38,8 @@ class Job:
     max_map_length: int
     map_index_template: str | None
     logical_date: datetime | None = None  # the run's; its creation time for a triggered run
+    data_interval: tuple[datetime, datetime] | None = None  # (start, end); a triggered run's: logical_date twice
+    run_type: str = "manual"  # manual / scheduled / backfill
     db_url: str | None = field(default=None, repr=False)  # where `ti.xcom_pull` reads results (has the password)
 
 
@@ -182,7 +184,7 @@ def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         known_tasks=frozenset(dag.tasks), mapped_tasks=frozenset(t for t, v in dag.tasks.items() if _indexed(v)),
         lane_tasks=frozenset(t.task_id for t in lanes.tasks) if lanes is not None else frozenset(),
     )  # fmt: skip
-    context.update(build_context(dag, task, ti, job.conf, job.logical_date))
+    context.update(build_context(dag, task, ti, job.conf, job.logical_date, job.data_interval, job.run_type))
     if task.templates_dict is not None:
         context["templates_dict"] = render(task.templates_dict, context, environment(dag))
     kwargs.update(decode_args(job.args, dag.map_fns))

@@ -11,6 +11,7 @@ from typing import Any
 
 from minimap.defaults import LEASE_TIMEOUT, MAX_LOST_ATTEMPTS, PASS_SHARE, POLL_INTERVAL, STOP_GRACE
 from minimap.exceptions import DatabaseError
+from minimap.execution.registry import Registry
 from minimap.execution.scheduler import FINISHED_RUN, Scheduler
 from minimap.execution.worker import Worker, pid_alive
 from minimap.rules.backoff import Backoff
@@ -215,16 +216,26 @@ def _shutdown(worker: Worker, reason: str) -> int:
         return 0
 
 
-def serve_scheduler(store: Store, stop: Stop, hostname: str) -> None:
-    """Schedule every unfinished run until `stop` is requested."""
+def serve_scheduler(store: Store, stop: Stop, hostname: str, registry: Registry | None = None) -> None:
+    """Schedule every unfinished run until `stop` is requested; with a registry, also keep its DAG files
+    recorded and create their due scheduled runs."""
     loop = SchedulerLoop(store, hostname)
     log.info("scheduler started on %s", store.url)
-    while not stop.requested:
-        for run_id in loop.unfinished():
-            if stop.requested:
-                break
-            loop.tick(run_id, urgent=False)
-        time.sleep(POLL_INTERVAL)
+    try:
+        while not stop.requested:
+            if registry is not None and loop.db.ready:
+                try:
+                    registry.step()
+                except DatabaseError as e:
+                    loop.db.failed(e)
+            for run_id in loop.unfinished():
+                if stop.requested:
+                    break
+                loop.tick(run_id, urgent=False)
+            time.sleep(POLL_INTERVAL)
+    finally:
+        if registry is not None:
+            registry.close()
     log.info("scheduler stopped")
 
 
@@ -233,14 +244,16 @@ def serve_worker(store: Store, stop: Stop, concurrency: int, grace: float, paral
     worker = Worker(store, concurrency, parallelism)
     worker.start()
     log.info("worker %s started with %d slots on %s", worker.worker_id, concurrency, store.url)
-    reason = f"worker {worker.hostname}:{worker.pid} stopped ({stop.name}) before the attempt finished"
+    why: str | None = None  # what stopped the worker, when it was not the stop request (read once it has come)
     try:
         while not stop.requested:
             worker.step(POLL_INTERVAL)
         let_finish(worker, stop, grace)
     except BaseException as e:  # a database that refuses us: stop the task processes and hand back what we can
-        reason = f"worker {worker.hostname}:{worker.pid} stopped ({type(e).__name__}) before the attempt finished"
+        why = type(e).__name__
         raise
     finally:
-        _shutdown(worker, reason)
+        _shutdown(
+            worker, f"worker {worker.hostname}:{worker.pid} stopped ({why or stop.name}) before the attempt finished"
+        )
     log.info("worker %s stopped", worker.worker_id)

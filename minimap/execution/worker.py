@@ -51,7 +51,9 @@ class Worker:
         self.worker_id = f"{self.hostname}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.procs: list[TaskProcess] = []
         self._conf: dict[str, dict[str, Any]] = {}
-        self._logical: dict[str, datetime] = {}  # each run's logical date (its creation time)
+        # each run's (logical_date, data_interval_start, data_interval_end); a manual run's: its creation time
+        self._logical: dict[str, tuple[datetime, datetime, datetime]] = {}
+        self._run_type: dict[str, str] = {}
         self._db_url = store.engine.url.render_as_string(hide_password=False)  # for ti.xcom_pull in task processes
         self._beat = 0.0
         self.pending: list[Completion] = []  # ended attempts not yet recorded (the database may be away)
@@ -169,7 +171,8 @@ class Worker:
         task = spec.tasks[c.task_id]
         if c.run_id not in self._conf:
             run = self.store.run(c.run_id)
-            self._conf[c.run_id], self._logical[c.run_id] = run.conf, run.created_at
+            self._conf[c.run_id], self._logical[c.run_id] = run.conf, run.logical
+            self._run_type[c.run_id] = run.run_type
         job = Job(
             run_id=c.run_id,
             dag_id=c.dag_id,
@@ -183,7 +186,9 @@ class Worker:
             mapped_over=task.mapped_over and not task.mapped,  # a mapped task's list is its instances' results
             max_map_length=spec.max_map_length,
             map_index_template=task.map_index_template,
-            logical_date=self._logical[c.run_id],
+            logical_date=self._logical[c.run_id][0],
+            data_interval=self._logical[c.run_id][1:],
+            run_type=self._run_type[c.run_id],
             db_url=self._db_url,
         )
         proc = next((p for p in self.procs if not p.busy), None)

@@ -17,11 +17,11 @@ from typing import Any
 from minimap.authoring.dag import DAG
 from minimap.authoring.loader import load_dag
 from minimap.defaults import PARALLELISM
-from minimap.exceptions import ClearError, DefinitionError
+from minimap.exceptions import ClearError
 from minimap.execution.runner import Stop, drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
-from minimap.rules.expansion import ExpansionError, encode_args, expand
+from minimap.rules.newrun import initial_instances
 from minimap.service.reads import resolve_run
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
@@ -38,24 +38,6 @@ def open_store(url: str | None = None) -> Store:
 
 
 # --- runs ---------------------------------------------------------------------------------------
-
-
-def initial_instances(spec: DagSpec) -> list[dict[str, Any]]:
-    """A new run's instances: one placeholder (map_index -1) per task, except that a task mapped over
-    literals alone is expanded at once (its length is known before anything runs)."""
-    rows: list[dict[str, Any]] = []
-    for tid, t in spec.tasks.items():
-        base = {"task_id": tid, "state": TIState.SCHEDULED.value, "max_tries": t.retries + 1, "args": None}
-        if t.mapped and not t.refs():
-            try:
-                args = [encode_args(kw) for kw in expand(t, {})]
-            except ExpansionError as e:
-                raise DefinitionError(f"task {tid}: {e}") from None
-            if args:
-                rows.extend({**base, "map_index": i, "args": a} for i, a in enumerate(args))  # same keys every row
-                continue
-        rows.append({**base, "map_index": -1})
-    return rows
 
 
 def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: str | None = None) -> RunRow:

@@ -14,7 +14,8 @@ from typing import Any
 from minimap import defaults
 from minimap.authoring.context import idempotency_key
 from minimap.exceptions import MinimapError, NotFoundError
-from minimap.rules.clearing import describe_indexes
+from minimap.rules import clearing
+from minimap.rules.clearing import Instance, describe_indexes
 from minimap.rules.waiting import WaitFacts, waiting_reason
 from minimap.service.cursors import CursorError, decode, encode, keyset, plain
 from minimap.service.records import (
@@ -91,27 +92,32 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
     run = store.run(run_id)
     spec = store.spec(run_id)
     stats = reads_sql.task_stats(store, run_id)
-    tasks = []
-    for tid, t in spec.tasks.items():
-        s = stats.get(tid)
-        counts = s.counts if s is not None else {}
-        tasks.append(
-            TaskSummary(
-                task_id=tid,
-                mapped=t.mapped,
-                total=sum(counts.values()),
-                counts=counts,
-                first_start=s.first_start if s else None,
-                last_end=s.last_end if s else None,
-                caps={
-                    "max_active_tis_per_dag": t.max_active_tis_per_dag,
-                    "max_active_tis_per_dagrun": t.max_active_tis_per_dagrun,
-                },
-                upstream=list(t.upstream),
-                expanded=not (t.mapped and s is not None and s.placeholder),
-            )
-        )
-    return RunDetail(run, tasks)
+    return RunDetail(run, [_summary(spec, tid, stats.get(tid)) for tid in spec.tasks])
+
+
+def task_summary(store: Store, run_id: str, task_id: str) -> TaskSummary:
+    """One task of a run with its per-state counts, from one grouped query over that task alone."""
+    spec = _task(store, run_id, task_id)
+    return _summary(spec, task_id, reads_sql.task_stats(store, run_id, [task_id]).get(task_id))
+
+
+def _summary(spec: DagSpec, tid: str, s: reads_sql.TaskStats | None) -> TaskSummary:
+    t = spec.tasks[tid]
+    counts = s.counts if s is not None else {}
+    return TaskSummary(
+        task_id=tid,
+        mapped=t.mapped,
+        total=sum(counts.values()),
+        counts=counts,
+        first_start=s.first_start if s else None,
+        last_end=s.last_end if s else None,
+        caps={
+            "max_active_tis_per_dag": t.max_active_tis_per_dag,
+            "max_active_tis_per_dagrun": t.max_active_tis_per_dagrun,
+        },
+        upstream=list(t.upstream),
+        expanded=not (t.mapped and s is not None and s.placeholder),
+    )
 
 
 def list_instances(
@@ -245,6 +251,31 @@ def log_view(store: Store, run_id: str, task_id: str, map_index: int, try_number
     if chosen.error_type and not text:
         error = f"{chosen.error_type}: {chosen.error_message}" if chosen.error_message else chosen.error_type
     return LogView(_name(task_id, map_index), chosen, text, window.truncated if window else False, error)
+
+
+def preview_clear(
+    store: Store,
+    run_id: str,
+    targets: Sequence[tuple[str, int | None]],
+    only_states: Sequence[TIState] | None = None,
+    downstream_all: bool = False,
+) -> list[Instance]:
+    """What a clear of `targets` would reset now -- the plan `minimap clear --dry-run` prints -- read without a
+    lock, and only the rows the plan can touch: the named indexes (in `only_states`) and the tasks downstream."""
+    spec = store.spec(run_id)
+    named = {t for t, _ in targets if t in spec.tasks}
+    downstream = spec.downstream_closure(named)
+    picks: list[tuple[str, list[int] | None, list[TIState] | None]] = [(t, None, None) for t in sorted(downstream)]
+    for t in sorted(named - downstream):
+        wanted = [i for task_id, i in targets if task_id == t]
+        indexes = None if None in wanted else sorted({i for i in wanted if i is not None})
+        picks.append((t, indexes, list(only_states) if only_states else None))
+    found = [Instance(*row) for row in reads_sql.instance_states(store, run_id, picks)]
+    try:
+        return clearing.plan(spec, found, targets, only_states, downstream_all)
+    except NotFoundError:  # an index that is not there: say which indexes are, from the whole task
+        every = [Instance(*row) for row in reads_sql.instance_states(store, run_id, [(t, None, None) for t in named])]
+        return clearing.plan(spec, every, targets, only_states, downstream_all)
 
 
 def list_workers(store: Store) -> list[WorkerInfo]:

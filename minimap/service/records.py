@@ -118,7 +118,10 @@ def run_json(r: RunRow | RunSummary) -> dict[str, Any]:
         "created_at": iso(run.created_at),
         "started_at": iso(run.started_at),
         "ended_at": iso(run.ended_at),
+        "run_type": run.run_type,
     }
+    # a manual run's logical date and data interval are its trigger time, as in Airflow
+    out["logical_date"], out["data_interval_start"], out["data_interval_end"] = (iso(t) for t in run.logical)
     if isinstance(r, RunSummary):
         out["counts"] = dict(r.counts)
     return out

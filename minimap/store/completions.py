@@ -111,18 +111,23 @@ def _naive(t: datetime | None) -> datetime | None:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
 
+def _text(value: str | None) -> str | None:
+    """Text a task produced, storable on every backend: Postgres text cannot hold NUL, so it becomes U+FFFD."""
+    return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
+
+
 def _try_extra(c: Completion) -> dict[str, Any]:
     try_state = TIState.FAILED if c.state is TIState.UP_FOR_RETRY else c.state
-    return {"try_state": try_state.value, "error_type": c.error_type, "error_message": c.error_message,
-            "log": c.log, "log_truncated": c.log_truncated}  # fmt: skip
+    return {"try_state": try_state.value, "error_type": c.error_type, "error_message": _text(c.error_message),
+            "log": _text(c.log), "log_truncated": c.log_truncated}  # fmt: skip
 
 
 def _complete_params(worker_id: str, c: Completion) -> dict[str, Any]:
     k = c.claimed
     return {
         "k_run_id": k.run_id, "k_task_id": k.task_id, "k_map_index": k.map_index, "k_try_number": k.try_number,
-        "k_worker_id": worker_id, "state": c.state.value, "result": c.result, "label": c.label,
-        "error": c.error_line, "ended_at": _naive(c.ended_at), "next_retry_at": _naive(c.next_retry_at),
+        "k_worker_id": worker_id, "state": c.state.value, "result": c.result, "label": _text(c.label),
+        "error": _text(c.error_line), "ended_at": _naive(c.ended_at), "next_retry_at": _naive(c.next_retry_at),
     }  # fmt: skip
 
 
@@ -141,7 +146,7 @@ def try_row(worker_id: str, c: Completion) -> dict[str, Any]:
         "hostname": host,
         "pid": int(pid) if pid.isdigit() else None,
         "error_type": c.error_type,
-        "error_message": c.error_message,
-        "log": c.log,
+        "error_message": _text(c.error_message),
+        "log": _text(c.log),
         "log_truncated": c.log_truncated,
     }

@@ -150,7 +150,7 @@ def reclaim_lost(
             f"worker {who} is gone (its process no longer exists)" if gone else f"worker {who} stopped heartbeating"
         )
         key = {"run_id": r.run_id, "task_id": r.task_id, "map_index": r.map_index}
-        earlier = conn.execute(EARLIER_ENDINGS, key).scalars()
+        earlier = conn.execute(EARLIER_ENDINGS, key).scalars().all()
         ending = attempts.lost(reason, attempts.lost_in_a_row(earlier), max_lost)
         params = {"k_run_id": r.run_id, "k_task_id": r.task_id, "k_map_index": r.map_index,
                   "k_try_number": r.try_number, **_ending(ending, now)}  # fmt: skip

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Interval, and_, cast, func, not_, select, tuple_, type_coerce
+from sqlalchemy import Connection, Integer, Interval, and_, cast, func, not_, or_, select, tuple_, type_coerce
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 
 from minimap.states import RunState, TIState
@@ -247,3 +247,25 @@ def all_instances(
         q = q.where(ti.state.in_([s.value for s in states]))
     with reading(store) as conn:
         return [InstanceRow.from_row(r) for r in conn.execute(q)]
+
+
+def instance_states(
+    store: Store, run_id: str, picks: Sequence[tuple[str, Sequence[int] | None, Sequence[TIState] | None]]
+) -> list[tuple[str, int, TIState]]:
+    """(task_id, map_index, state) of the instances picked -- each pick a task, optionally only some of its
+    map indexes and states -- in one statement without a lock (a clear's preview)."""
+    # pk_task_instance (run_id, task_id, map_index) for each pick; no table visit for the state on SQLite's
+    # covering index ix_task_instance_run_task_state_times when the planner prefers it
+    ors = []
+    for task_id, indexes, states in picks:
+        cond = [ti.task_id == task_id]
+        if indexes is not None:
+            cond.append(ti.map_index.in_(list(indexes)))
+        if states is not None:
+            cond.append(ti.state.in_([s.value for s in states]))
+        ors.append(and_(*cond))
+    if not ors:
+        return []
+    q = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == run_id, or_(*ors))
+    with reading(store) as conn:
+        return [(t, m, TIState(s)) for t, m, s in conn.execute(q)]

@@ -31,6 +31,10 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    run_type: str = "manual"  # manual / scheduled / backfill
+    logical_date: datetime | None = None  # NULL (None) for a manual run: see `logical`
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
 
     @classmethod
     def from_row(cls, r: Any) -> RunRow:
@@ -44,6 +48,22 @@ class RunRow:
             r.created_at,
             r.started_at,
             r.ended_at,
+            getattr(r, "run_type", "manual"),
+            getattr(r, "logical_date", None),
+            getattr(r, "data_interval_start", None),
+            getattr(r, "data_interval_end", None),
+        )
+
+    @property
+    def logical(self) -> tuple[datetime, datetime, datetime]:
+        """(logical_date, data_interval_start, data_interval_end); a manual run's are its trigger time, as
+        Airflow's."""
+        if self.logical_date is None:
+            return (self.created_at, self.created_at, self.created_at)
+        return (
+            self.logical_date,
+            self.data_interval_start or self.logical_date,
+            self.data_interval_end or self.logical_date,
         )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 
@@ -57,7 +58,14 @@ dag_run = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("ended_at", UTCDateTime),
+    Column("run_type", String(20), nullable=False, server_default="manual"),  # manual / scheduled / backfill
+    Column("logical_date", UTCDateTime),  # NULL for a manual run (its logical date is its created_at)
+    Column("data_interval_start", UTCDateTime),
+    Column("data_interval_end", UTCDateTime),
     Index("ix_dag_run_dag_id_state", "dag_id", "state"),
+    # One run per DAG and logical date, whoever creates it (several schedulers, a backfill): inserts are
+    # insert-if-absent on it. NULLs are distinct on SQLite and Postgres, so manual runs never collide.
+    Index("ix_dag_run_dag_id_logical_date", "dag_id", "logical_date", unique=True),
     Index("ix_dag_run_state", "state"),
     Index("ix_dag_run_dag_id_id", "dag_id", "id"),  # one DAG's runs, newest first (minimap/store/reads.py)
 )
@@ -116,4 +124,23 @@ worker = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("state", String(20), nullable=False),  # running / stopping / stopped
+)
+
+dag = Table(
+    "dag",
+    metadata,
+    Column("dag_id", String(250), primary_key=True),
+    Column("fileloc", Text, nullable=False),
+    Column("schedule", String(250)),
+    Column("snapshot", Text, nullable=False),  # its frozen structure, JSON: what its scheduled runs are made from
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("parsed_at", UTCDateTime, nullable=False),
+)
+
+dag_file = Table(
+    "dag_file",
+    metadata,
+    Column("fileloc", String(1000), primary_key=True),
+    Column("parsed_at", UTCDateTime, nullable=False),
+    Column("error", Text),  # why the file did not load at its last change; NULL when it loaded
 )

@@ -59,11 +59,12 @@ def test_a_refused_keyword_is_one_line_exit_2_and_nothing_written(db_url: str, c
         store.engine.dispose()
 
 
-def test_a_time_schedule_is_stored_and_warned_about_once(db_url: str) -> None:
+def test_run_of_a_scheduled_dag_says_it_is_a_manual_run_and_stores_the_schedule(db_url: str) -> None:
     proc = minimap_cli("run", KEYWORDS, db_url=db_url, env={"MINIMAP_TEST_CASE": "schedule"})
     assert proc.returncode == 0, proc.stderr
-    warnings = [ln for ln in proc.stderr.splitlines() if "WARNING" in ln]
-    assert len(warnings) == 1 and "schedule='@daily'" in warnings[0] and "runs start only with" in warnings[0]
+    assert not [ln for ln in proc.stderr.splitlines() if "WARNING" in ln]
+    notes = [ln for ln in proc.stderr.splitlines() if "schedule='@daily'" in ln]
+    assert len(notes) == 1 and "a manual run" in notes[0] and "minimap scheduler" in notes[0]
     store = api.open_store(db_url)
     try:
         spec = store.spec(store.latest_run().run_id)

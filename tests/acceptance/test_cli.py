@@ -113,8 +113,12 @@ def test_the_shipping_story_from_the_command_line(db_url: str, flags: Path) -> N
     assert len([x for x in ledger(flags) if x.startswith("sent")]) == 12
 
     runs = json.loads(minimap_cli("runs", "--json", db_url=db_url).stdout)
-    assert [set(r) for r in runs] == [{"run_id", "dag_id", "state", "created_at", "started_at", "ended_at"}]
-    assert runs[0]["state"] == "success"
+    assert [set(r) for r in runs] == [
+        {"run_id", "dag_id", "state", "created_at", "started_at", "ended_at"}
+        | {"run_type", "logical_date", "data_interval_start", "data_interval_end"}
+    ]
+    assert runs[0]["state"] == "success" and runs[0]["run_type"] == "manual"
+    assert runs[0]["logical_date"] == runs[0]["data_interval_end"] == runs[0]["created_at"]
 
     log = minimap_cli("logs", "--task", "send", "--map-index", "10", "--try", "1", db_url=db_url)
     assert "TaskFailed: warehouse rejected item K" in log.stdout

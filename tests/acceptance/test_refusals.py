@@ -79,3 +79,14 @@ def test_a_missing_table_ends_run_and_reads_in_one_line_without_hanging(db_url: 
 def test_an_index_past_what_the_database_holds_is_a_usage_error(db_url: str, args: list[str]) -> None:
     result = minimap_cli(*args, db_url=db_url)
     assert result.returncode == 2 and "(see `minimap" in one_error_line(result.stderr)
+
+
+def test_a_nul_character_in_a_tasks_output_is_stored_not_refused(db_url: str) -> None:
+    ran = minimap_cli("run", str(DAGS / "nul_output.py"), db_url=db_url, timeout=60)
+    assert ran.returncode == 1 and "error:" not in ran.stderr, ran.stderr  # the run failed (shout), minimap did not
+    assert "shout try 1: ValueError: bad\ufffdbyte" in ran.stdout
+    store = api.open_store(db_url)
+    run_id = store.runs(1)[0].run_id
+    assert store.instances(run_id, "give")[0].result == "x\x00y"  # JSON holds it as \u0000
+    (attempt,) = store.tries(run_id, "shout")
+    assert attempt.log is not None and "a\ufffdb" in attempt.log

@@ -1,7 +1,7 @@
 """One DAG whose keywords a test picks with MINIMAP_TEST_CASE: each case is refused, or warns, at load time."""
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from minimap import DAG, BashOperator, task
 
@@ -18,7 +18,7 @@ TASK = {
 DAG_KW = {
     "dag_typo": {"max_active_task": 3},
     "fail_stop": {"fail_stop": True},
-    "schedule": {"schedule": "@daily", "catchup": False},
+    "schedule": {"schedule": "@daily", "start_date": datetime(2025, 1, 1), "catchup": False},
     "dataset_schedule": {"schedule": [object()]},
 }.get(CASE, {})
 DEFAULT_ARGS = {"default_typo": {"retry_dealy": timedelta(seconds=1)}}.get(CASE, {"owner": "me"})

@@ -193,7 +193,8 @@ def test_runs_page_newest_first_with_counts_and_filters(store: Store) -> None:
     assert [s.run.run_id for s in service.list_runs(store, state=RunState.RUNNING).items] == ["r1"]
     assert service.list_runs(store, dag_id="other").items == []
     assert set(service.run_json(first.items[0])) == {
-        "run_id", "dag_id", "state", "created_at", "started_at", "ended_at", "counts"
+        "run_id", "dag_id", "state", "created_at", "started_at", "ended_at", "counts",
+        "run_type", "logical_date", "data_interval_start", "data_interval_end",
     }  # fmt: skip
     assert service.latest_run(store).run_id == "r3"
 
