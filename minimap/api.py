@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from minimap.exceptions import ClearError, DatabaseError, DefinitionError, MinimapError, NotFoundError
+from minimap.exceptions import ClearError, DatabaseError, DefinitionError, MinimapError, NotFoundError, PoolError
 from minimap.rules.clearing import Instance
 from minimap.rules.newrun import initial_instances
 from minimap.service.cursors import CursorError
+from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
 from minimap.service.operations import (
     ClearPlan,
     ClearTarget,
     apply_clear,
     clear_command,
+    clear_lanes,
     clear_targets,
     default_slots,
     open_store,
@@ -30,6 +32,7 @@ from minimap.service.operations import (
     trigger,
     trigger_file,
 )
+from minimap.service.pools import PoolRow, delete_pool, list_pools, set_pool
 from minimap.service.reads import (
     MAX_LIMIT,
     get_run,
@@ -90,10 +93,15 @@ __all__ = [
     "ClearPlan",
     "select_targets",
     "clear_targets",
+    "clear_lanes",
     "plan_clear",
     "apply_clear",
     "clear_command",
     "clear",
+    "list_pools",
+    "set_pool",
+    "delete_pool",
+    "PoolRow",
     # reads (minimap/service/reads.py)
     "MAX_LIMIT",
     "get_run",
@@ -111,6 +119,8 @@ __all__ = [
     "try_log",
     "log_view",
     "list_workers",
+    "lanes",
+    "mapped_groups",
     # time schedules (minimap/service/schedules.py)
     "list_dags",
     "set_paused",
@@ -127,6 +137,9 @@ __all__ = [
     "LogChunk",
     "LogView",
     "WorkerInfo",
+    "Lane",
+    "LaneMatrix",
+    "lane_matrix_json",
     "RunRow",
     "InstanceRow",
     "TryRow",
@@ -145,6 +158,7 @@ __all__ = [
     "NotFoundError",
     "ClearError",
     "CursorError",
+    "PoolError",
 ]
 
 
@@ -166,3 +180,8 @@ def clear(
     if dry_run:
         return list(plan.instances)
     return list(apply_clear(store, plan).instances)
+
+
+def lanes(store: Store, run_id: str, group_id: str) -> LaneMatrix:
+    """A mapped task group's lanes in a run: map index x step, one state each (as `minimap tasks --group`)."""
+    return lane_matrix(store, run_id, group_id)

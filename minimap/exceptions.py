@@ -52,6 +52,10 @@ class ClearError(MinimapError):
     """These instances cannot be cleared."""
 
 
+class PoolError(MinimapError):
+    """The pool cannot be used, changed or deleted."""
+
+
 # --- raised by task code -------------------------------------------------------------------------
 
 

@@ -19,7 +19,8 @@ _current: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("minim
 #: The context keys minimap gives a task (Airflow's names, plus minimap's own dag_id, task_id...).
 PROVIDED = frozenset({
     "conf", "dag", "dag_id", "dag_run", "data_interval_end", "data_interval_start", "ds", "ds_nodash",
-    "execution_date", "idempotency_key", "logical_date", "map_index", "params", "run_id", "task", "task_id",
+    "execution_date", "failed_map_indexes", "idempotency_key", "logical_date", "map_index", "params", "run_id",
+    "task", "task_id",
     "task_instance", "task_instance_key_str", "templates_dict", "test_mode", "ti", "try_number", "ts", "ts_nodash",
     "ts_nodash_with_tz",
 })
@@ -69,6 +70,7 @@ class TaskInstanceInfo:
     xcom_reader: Callable[[str, list[int] | None], list[tuple[int, Any]]] | None = field(default=None, repr=False)
     known_tasks: frozenset[str] | None = None  # the DAG's task ids
     mapped_tasks: frozenset[str] | None = None  # those that are mapped (their pull is a list)
+    lane_tasks: frozenset[str] = frozenset()  # the steps of this task's mapped group (their pull: this lane's)
 
     def xcom_pull(
         self,

@@ -19,6 +19,8 @@ def run_test(dag: DAG, conf: dict[str, Any] | None = None) -> Any:
     with tempfile.TemporaryDirectory(prefix="minimap-test-") as folder, pinned(dag):
         store = api.open_store(f"sqlite:///{os.path.join(folder, 'minimap.db')}")
         try:
+            for name, slots in _pools(dag).items():  # the throwaway database has only default_pool
+                api.set_pool(store, name, slots)
             created = api.trigger(store, dag, conf)
             api.run_to_end(store, created.run_id)
             for row in api.instances(store, created.run_id):
@@ -30,6 +32,15 @@ def run_test(dag: DAG, conf: dict[str, Any] | None = None) -> Any:
             return finished
         finally:
             store.engine.dispose()
+
+
+def _pools(dag: DAG) -> dict[str, int]:
+    """The pools the DAG's tasks name, each as large as its largest pool_slots (one instance at a time)."""
+    found: dict[str, int] = {}
+    for task in dag.spec().tasks.values():
+        if task.pool != "default_pool":
+            found[task.pool] = max(found.get(task.pool, 1), task.pool_slots)
+    return found
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -80,12 +80,11 @@ TASK_KEYWORDS: dict[str, Keyword] = {
     "ignore_first_depends_on_past": _k(AT_DEFAULT, _NO_PAST, True, False),
     "wait_for_past_depends_before_skipping": _k(AT_DEFAULT, _NO_PAST, False),
     "wait_for_downstream": _k(AT_DEFAULT, _NO_PAST, False),
-    "pool": _k(
-        NOT_YET, "cap the task with max_active_tis_per_dag, or the DAG with max_active_tasks", None, "default_pool"
-    ),
-    "pool_slots": _k(NOT_YET, "every task instance takes one slot", None, 1),
-    "priority_weight": _k(NOT_YET, "ready instances are claimed in the order they became ready", None, 1),
-    "weight_rule": _k(NOT_YET, "ready instances are claimed in the order they became ready", None, "downstream"),
+    "pool": _k(HONOURED),  # a pool made with `minimap pools set NAME SLOTS`
+    "pool_slots": _k(HONOURED),
+    "priority_weight": _k(HONOURED),
+    "weight_rule": _k(HONOURED),
+    "tolerated_failures": _k(HONOURED),  # minimap's own: failed instances a mapped task may have and succeed
     "queue": _k(AT_DEFAULT, "every worker runs every task", None, "default"),
     "sla": _k(AT_DEFAULT, "use execution_timeout to bound a task's time"),
     "on_execute_callback": _k(AT_DEFAULT, _NO_CALLBACKS),

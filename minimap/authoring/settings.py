@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from minimap.exceptions import DefinitionError
+from minimap.rules.tolerance import tolerance
 from minimap.rules.triggerrules import TRIGGER_RULES
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -40,7 +41,10 @@ def seconds(value: Any, name: str) -> float | None:
 _SPEC_FIELDS = (
     "retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "trigger_rule", "execution_timeout",
     "max_active_tis_per_dag", "max_active_tis_per_dagrun", "map_index_template", "multiple_outputs",
+    "pool", "pool_slots", "priority_weight", "weight_rule", "tolerated_failures",
 )  # fmt: skip
+
+WEIGHT_RULES = ("downstream", "upstream", "absolute")
 
 
 def task_settings(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,4 +71,29 @@ def task_settings(given: Mapping[str, Any]) -> dict[str, Any]:
     if template is not None and not isinstance(template, str):
         raise DefinitionError(f"map_index_template must be a string, got {type(template).__name__}")
     known["multiple_outputs"] = bool(known.get("multiple_outputs"))
+    _pool_settings(known)
+    if known.get("tolerated_failures") is None:
+        known.pop("tolerated_failures", None)
+    else:
+        tolerance(known["tolerated_failures"])  # validated here, at load time
     return known
+
+
+def _pool_settings(known: dict[str, Any]) -> None:
+    """pool, pool_slots, priority_weight and weight_rule as Airflow takes them (None: Airflow's default)."""
+    for name in ("pool", "pool_slots", "priority_weight"):
+        if known.get(name) is None:
+            known.pop(name, None)
+    pool = known.get("pool", "default_pool")
+    if not isinstance(pool, str) or not pool.strip():
+        raise DefinitionError(f"pool must be a pool's name, got {pool!r}")
+    slots = known.get("pool_slots", 1)
+    if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+        raise DefinitionError(f"pool_slots must be a whole number >= 1, got {slots!r}")
+    weight = known.get("priority_weight", 1)
+    if not isinstance(weight, int) or isinstance(weight, bool):
+        raise DefinitionError(f"priority_weight must be a whole number, got {weight!r}")
+    rule = str(getattr(known.get("weight_rule"), "value", known.get("weight_rule") or "downstream"))
+    if rule not in WEIGHT_RULES:
+        raise DefinitionError(f"unknown weight_rule {rule!r}; use one of {', '.join(WEIGHT_RULES)}")
+    known["weight_rule"] = rule

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from minimap.defaults import PASS_SHARE, PROGRESS_INTERVAL
+from minimap.rules import tolerance
 from minimap.states import FINISHED, RunState, TIState
 from minimap.store.rows import InstanceRow
 from minimap.store.storage import Store
@@ -109,7 +110,8 @@ def summary(store: Store, run_id: str, state: RunState, seconds: float | None = 
     for tid in spec.tasks:
         c = counts.get(tid, {})
         parts = ", ".join(f"{s} {n}" for s, n in sorted(c.items(), key=lambda kv: list(TIState).index(kv[0])))
-        lines.append(f"  {tid:<{width}}  {parts}")
+        said = tolerance.verdict(spec.tasks[tid], c)  # a tolerated_failures decided the task's outcome
+        lines.append(f"  {tid:<{width}}  {parts}" + (f" ({said})" if said else ""))
     failed = store.instances(run_id, states=[TIState.FAILED])
     if failed:
         lines.extend(_failed_lines(run_id, spec.tasks, failed))

@@ -21,6 +21,8 @@ class Slot:
     dag_id: str
     task_id: str
     map_index: int
+    pool: str = "default_pool"
+    pool_slots: int = 1
 
 
 def pick(
@@ -29,17 +31,22 @@ def pick(
     specs: Mapping[str, DagSpec],
     want: int,
     parallelism: int,
+    pools: Mapping[str, int] | None = None,
 ) -> list[Slot]:
     """Up to `want` candidates, in order, such that no cap is exceeded once they run.
 
     Caps: `parallelism` (all instances everywhere), the DAG's `max_active_tasks` (per run),
-    a task's `max_active_tis_per_dag` (across runs) and `max_active_tis_per_dagrun` (per run).
+    a task's `max_active_tis_per_dag` (across runs) and `max_active_tis_per_dagrun` (per run), and the
+    slots of each pool (`pools`: name -> slots; the running instances' `pool_slots` are in use; a pool not
+    in `pools` has no slots, so its instances wait). `pools=None` caps no pool.
     """
     per_run: Counter[str] = Counter()
     per_task: Counter[tuple[str, str]] = Counter()
     per_run_task: Counter[tuple[str, str]] = Counter()
     total = 0
+    in_pool: Counter[str] = Counter()
     for s in running:
+        in_pool[s.pool] += s.pool_slots
         per_run[s.run_id] += 1
         per_task[s.dag_id, s.task_id] += 1
         per_run_task[s.run_id, s.task_id] += 1
@@ -57,7 +64,10 @@ def pick(
         limit = task.max_active_tis_per_dagrun
         if limit is not None and per_run_task[c.run_id, c.task_id] >= limit:
             continue
+        if pools is not None and in_pool[c.pool] + c.pool_slots > pools.get(c.pool, 0):
+            continue
         chosen.append(c)
+        in_pool[c.pool] += c.pool_slots
         per_run[c.run_id] += 1
         per_task[c.dag_id, c.task_id] += 1
         per_run_task[c.run_id, c.task_id] += 1

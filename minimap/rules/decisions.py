@@ -1,7 +1,8 @@
 """The scheduler's decisions as a pure function: a DAG's structure + per-task counts -> actions.
 
 Decisions are made per task, not per instance: every instance of a task has the same upstream (every
-mapped instance of an upstream task counts as one upstream), so one verdict covers them all.
+mapped instance of an upstream task counts as one upstream), so one verdict covers them all. The tasks of
+a mapped task group are the exception: they are decided lane by lane (see `minimap.rules.lanes`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from minimap.rules import tolerance
+from minimap.rules.lanes import ExpandGroup, SettleGroup, group_actions, outside_counts
+from minimap.rules.tolerance import Standing, as_upstream, standing
 from minimap.rules.triggerrules import EARLY_ON_SUCCESS, UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec
 from minimap.states import UNFINISHED, RunState, TIState
@@ -30,21 +34,30 @@ class Settle:
 
 
 @dataclass(frozen=True)
+class Abandon:
+    """The task failed past its tolerance: its instances that have not started never will (skipped, `reason`),
+    and those waiting for a retry get none (failed)."""
+
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FinishRun:
     """Every instance is finished: the run ends in `state`."""
 
     state: RunState
 
 
-Action = Prepare | Settle | FinishRun
+Action = Prepare | Settle | Abandon | FinishRun | ExpandGroup | SettleGroup
 Counts = Mapping[str, Mapping[TIState, int]]  # task_id -> state -> number of instances
 
 
 def upstream_counts(spec: DagSpec, counts: Counts, task_id: str) -> UpstreamCounts:
-    """How the instances of `task_id`'s upstream tasks stand (removed ones do not count)."""
+    """How the instances of `task_id`'s upstream tasks stand (removed ones do not count; a tolerance applied)."""
     total = success = skipped = failed = upstream_failed = 0
     for up in spec.tasks[task_id].upstream:
-        c = counts.get(up, {})
+        c = as_upstream(spec.tasks[up], counts.get(up, {}))
         total += sum(n for s, n in c.items() if s is not TIState.REMOVED)
         success += c.get(TIState.SUCCESS, 0)
         skipped += c.get(TIState.SKIPPED, 0)
@@ -58,7 +71,7 @@ def run_outcome(spec: DagSpec, counts: Counts) -> RunState | None:
     if any(n for c in counts.values() for s, n in c.items() if s in UNFINISHED):
         return None
     for leaf in spec.leaves():
-        c = counts.get(leaf, {})
+        c = as_upstream(spec.tasks[leaf], counts.get(leaf, {}))
         if c.get(TIState.FAILED, 0) or c.get(TIState.UPSTREAM_FAILED, 0):
             return RunState.FAILED
     return RunState.SUCCESS
@@ -82,18 +95,29 @@ def successes_needed(spec: DagSpec, counts: Counts) -> set[str]:
     return needed
 
 
-def decide(spec: DagSpec, counts: Counts) -> list[Action]:
-    """What to do now for a run whose instances stand as `counts`."""
-    actions: list[Action] = []
+def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset()) -> list[Action]:
+    """What to do now for a run whose instances stand as `counts`; `unexpanded`: mapped task groups whose
+    lanes are not made yet (their tasks' lanes are decided by `lanes.lane_actions`)."""
+    actions: list[Action] = list(group_actions(spec, counts, sorted(unexpanded)))
     for tid, task in spec.tasks.items():
-        if not counts.get(tid, {}).get(TIState.SCHEDULED):
+        if task.group is not None:
+            continue  # decided lane by lane (lanes.lane_actions)
+        c = counts.get(tid, {})
+        waiting = c.get(TIState.SCHEDULED) or c.get(TIState.QUEUED) or c.get(TIState.UP_FOR_RETRY)
+        if waiting and standing(task, c) is Standing.EXCEEDED:
+            actions.append(Abandon(tid, f"not started: {tid} had {tolerance.verdict(task, c)}"))
             continue
-        verdict = evaluate(task.trigger_rule, upstream_counts(spec, counts, tid))
+        if not c.get(TIState.SCHEDULED):
+            continue
+        upstream = outside_counts(spec, counts, tid)
+        if upstream is None:
+            continue  # a group it waits on still has lanes under way
+        verdict = evaluate(task.trigger_rule, upstream)
         if verdict is Verdict.RUN:
             actions.append(Prepare(tid))
         elif verdict is not Verdict.WAIT:
             actions.append(Settle(tid, TIState(verdict.value)))
-    if not actions:
+    if not actions and not unexpanded:
         outcome = run_outcome(spec, counts)
         if outcome is not None:
             actions.append(FinishRun(outcome))

@@ -34,6 +34,8 @@ class WaitFacts:
     worker_id: str | None = None  # the lease holder, while running
     worker_heartbeat_at: datetime | None = None  # None: that worker is not registered
     lease_timeout: float = 30.0
+    pool_in_use: int = 0  # slots running instances take in the task's pool
+    pool_size: int | None = 128  # its slots; None: the pool does not exist
 
 
 def waiting_reason(f: WaitFacts) -> str | None:
@@ -82,6 +84,11 @@ def _upstream(f: WaitFacts) -> str:
     if task.mapped and f.map_index == -1:
         return "upstream finished: waiting for a scheduler to expand it"
     rule = f" (trigger rule {task.trigger_rule})" if task.trigger_rule != "all_success" else ""
+    group = f.spec.groups.get(task.group) if task.group is not None else None
+    if group is not None and f.map_index < 0:
+        return f"waiting for task group {group.group_id} to be expanded into lanes"
+    if group is not None and group.max_active_lanes is not None:
+        rule += f"; a new lane starts only while fewer than max_active_lanes={group.max_active_lanes} are in flight"
     return f"upstream finished: waiting for a scheduler to decide{rule}"
 
 
@@ -95,6 +102,13 @@ def _cap(f: WaitFacts) -> str | None:
     cap = task.max_active_tis_per_dag
     if cap is not None and f.running_task_in_dag >= cap:
         return f"at the task's cap: max_active_tis_per_dag={cap}, {f.running_task_in_dag} running in all runs"
+    if f.pool_size is None:
+        return f"pool {task.pool!r} does not exist: create it with `minimap pools set {task.pool} SLOTS`"
+    if f.pool_in_use + task.pool_slots > f.pool_size:
+        return (
+            f"at the pool's cap: pool {task.pool!r} has {f.pool_size} slots, {f.pool_in_use} taken by running "
+            f"instances, and this one takes {task.pool_slots}"
+        )
     if f.parallelism is not None and f.running_everywhere >= f.parallelism:
         return f"at the cap on all instances: parallelism={f.parallelism}, {f.running_everywhere} running"
     return None

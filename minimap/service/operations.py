@@ -22,6 +22,7 @@ from minimap.execution.runner import Stop, drive
 from minimap.rules import clearing
 from minimap.rules.clearing import Instance
 from minimap.rules.newrun import initial_instances
+from minimap.service.pools import check_pools
 from minimap.service.reads import resolve_run
 from minimap.snapshot import DagSpec
 from minimap.states import RunState, TIState
@@ -44,6 +45,7 @@ def trigger(store: Store, dag: DAG, conf: dict[str, Any] | None = None, run_id: 
     """Create a run of `dag` (queued; a scheduler starts it) and return it."""
     snapshot = dag.snapshot()
     spec = DagSpec.from_json(snapshot)
+    check_pools(store, spec)
     now = datetime.now(timezone.utc)
     run_id = run_id or f"manual__{now.isoformat(timespec='microseconds')}"
     return store.create_run(
@@ -135,11 +137,17 @@ class ClearPlan:
     downstream_all: bool
     instances: tuple[Instance, ...]  # in task definition order, then map_index; the states before the reset
     command: str  # the `minimap clear ...` command line that makes this clear (without --db)
+    expected_reruns: frozenset[tuple[str, int]] = frozenset()  # ran without a tolerated failure being cleared
 
     @property
     def succeeded(self) -> tuple[Instance, ...]:
-        """Instances that succeeded and would run again (their side effects happen twice)."""
-        return tuple(i for i in self.instances if i.state is TIState.SUCCESS)
+        """Instances that succeeded and would run again (their side effects happen twice), except those that ran
+        without a tolerated failure this clear runs again: running them again is what that clear means."""
+        return tuple(
+            i
+            for i in self.instances
+            if i.state is TIState.SUCCESS and (i.task_id, i.map_index) not in self.expected_reruns
+        )
 
 
 def select_targets(
@@ -150,6 +158,15 @@ def select_targets(
     if task_id is None and not map_indexes and states:
         return list(task_order(store, run_id))
     return clear_targets(store, run_id, task_id, map_indexes)
+
+
+def clear_lanes(
+    store: Store, run_id: str, group_id: str, map_indexes: Sequence[int], only_states: Sequence[TIState] | None = None
+) -> tuple[list[ClearTarget], list[TIState]]:
+    """Targets and states for a clear that re-runs lanes of a mapped task group from their first step that did
+    not succeed: lanes `map_indexes`, or with `only_states` (e.g. failed) every lane that has one."""
+    targets, states = clearing.group_targets(store.spec(run_id), group_id, map_indexes, only_states)
+    return [t if i is None else (t, i) for t, i in targets], states
 
 
 def clear_targets(store: Store, run_id: str, task_id: str | None, map_indexes: Sequence[int]) -> list[ClearTarget]:
@@ -199,7 +216,8 @@ def _clear(
             tx.reset(clearing.resets(spec, chosen))
     states = tuple(only_states or ())
     command = clear_command(spec, run_id, targets, states, downstream_all)
-    return ClearPlan(run_id, tuple(targets), states, downstream_all, tuple(chosen), command)
+    reruns = frozenset(clearing.expected_reruns(spec, chosen))
+    return ClearPlan(run_id, tuple(targets), states, downstream_all, tuple(chosen), command, reruns)
 
 
 def clear_command(

@@ -12,6 +12,7 @@ from minimap import clock
 from minimap.exceptions import DefinitionError, MinimapError
 from minimap.rules.newrun import initial_instances
 from minimap.rules.timetable import Interval, aware, run_id_for, timetable, zone
+from minimap.service.pools import check_pools
 from minimap.snapshot import DagSpec
 from minimap.store import schedules
 from minimap.store.rows import RunRow
@@ -126,6 +127,7 @@ def backfill(store: Store, spec: DagSpec, first: datetime, last: datetime) -> li
                 f"that range holds more than {MAX_BACKFILL} runs of DAG {spec.dag_id} ({spec.schedule}): "
                 "backfill a shorter range at a time"
             )
+    check_pools(store, spec)  # before any run is made
     snapshot = json.dumps(spec.to_dict())
     instances = initial_instances(spec)
     found = []

@@ -6,7 +6,7 @@ Measured: SQLAlchemy's batched INSERT of 100,000 instances took 2.7 s on Postgre
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,26 +14,24 @@ from sqlalchemy import Connection
 
 from minimap.store.pipelined import driver_errors, naive
 
-COLUMNS = ("run_id", "task_id", "map_index", "dag_id", "state", "try_number", "max_tries", "args", "queued_at")
 _CHUNK = 10_000  # rows per executemany on SQLite (each a prepared statement reused)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # as SQLAlchemy's DateTime stores it on SQLite
 
 
-def insert_instances(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
-    """Insert instance rows (values in COLUMNS order; queued_at aware or None) in the caller's transaction."""
+def insert_instances(conn: Connection, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+    """Insert task_instance rows (values in `columns` order; times aware or naive UTC) in the caller's transaction."""
     raw = conn.connection.driver_connection
     assert raw is not None
     n = 0
+    names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
-        with (
-            driver_errors(conn, "COPY task_instance"),
-            raw.cursor() as cur,
-            cur.copy(f"COPY task_instance ({', '.join(COLUMNS)}) FROM STDIN") as copy,
-        ):
+        copy_sql = f"COPY task_instance ({names}) FROM STDIN"
+        with driver_errors(conn, copy_sql), raw.cursor() as cur, cur.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(_plain(row, None))
                 n += 1
         return n
-    sql = f"INSERT INTO task_instance ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    sql = f"INSERT INTO task_instance ({names}) VALUES ({', '.join('?' * len(columns))})"
     cur = raw.cursor()
     chunk: list[tuple[Any, ...]] = []
     with driver_errors(conn, sql):
@@ -48,12 +46,11 @@ def insert_instances(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     return n
 
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # as SQLAlchemy's DateTime stores it on SQLite
-
-
 def _plain(row: tuple[Any, ...], time_format: str | None) -> tuple[Any, ...]:
-    """The row with its queued_at as the column holds it: naive UTC (SQLite: text)."""
-    when = naive(row[-1]) if isinstance(row[-1], datetime) else None
-    if when is not None and time_format:
-        return (*row[:-1], when.strftime(time_format))
-    return (*row[:-1], when)
+    """The row as the columns hold it: times naive UTC (SQLite: text)."""
+    return tuple(_value(v, time_format) if isinstance(v, datetime) else v for v in row)
+
+
+def _value(when: datetime, time_format: str | None) -> Any:
+    plain = naive(when)
+    return plain.strftime(time_format) if time_format and plain is not None else plain

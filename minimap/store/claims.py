@@ -7,7 +7,8 @@ pure rule `minimap.rules.claims.pick`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from itertools import groupby
 from typing import Any
 
@@ -18,7 +19,8 @@ from minimap.states import TIState
 from minimap.store import pipelined
 from minimap.store.rows import Claimed, utcnow
 from minimap.store.specs import Specs
-from minimap.store.tables import task_instance
+from minimap.store.tables import pool, task_instance
+from minimap.store.tolerance import past_tolerance
 
 ti = task_instance.c
 
@@ -28,11 +30,19 @@ CLAIM_LOCK_KEY = 720_302  # pg_advisory_xact_lock key that serializes claims (th
 CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
+# CLAIM_ORDER: highest effective priority_weight first, then run, task and map index -- the order of
+# ix_task_instance_state_priority (and, within one run, of ix_task_instance_state_run_priority), so a claim reads
+# the first rows of an index range and sorts nothing.
+CLAIM_ORDER = (ti.priority_weight.desc(), ti.run_id, ti.task_id, ti.map_index)
+_SLOT = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.pool, ti.pool_slots)
+
+
 def _slots_statement(one_run: bool) -> Any:
-    """Running instances (kind 0), the first queued ones (1) and the first due retries (2), in one statement."""
-    cols = (ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
+    """Running instances (kind 0), the first queued ones (1), the first due retries (2) and the pools (3: the name
+    in `pool`, the slots in `map_index`), in one statement."""
+    cols = _SLOT
     only = (ti.run_id == bindparam("s_run_id"),) if one_run else ()
-    order = (ti.run_id, ti.task_id, ti.map_index)
+    order = CLAIM_ORDER
     branches = [
         select(*cols, literal(0).label("kind")).where(ti.state == TIState.RUNNING.value),
         select(*cols, literal(1).label("kind")).where(ti.state == TIState.QUEUED.value, *only)
@@ -40,13 +50,15 @@ def _slots_statement(one_run: bool) -> Any:
         select(*cols, literal(2).label("kind"))
         .where(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= bindparam("s_now"), *only)
         .order_by(*order).limit(bindparam("s_retries")),
+        # the pools, in the instances' columns (of the same types): the name stands in for run, DAG and task
+        select(pool.c.name, pool.c.name, pool.c.name, pool.c.slots, pool.c.name, pool.c.slots, literal(3)),
     ]  # fmt: skip
     return union_all(*[select(*b.subquery().c) for b in branches])  # LIMIT inside UNION needs subqueries on SQLite
 
 
-# SLOTS[one_run]: running instances, then the first queued and due-retry ones, in one round trip; each branch is a
-# range of ix_task_instance_state_run_id_task_id_map_index, already in claim order. Built once: constructing it per
-# claim was 63% of a claim's Python time.
+# SLOTS[one_run]: running instances, then the first queued and due-retry ones, and every pool's size, in one round
+# trip; each instance branch is a range of ix_task_instance_state_priority (one run: _state_run_priority), already
+# in claim order. Built once: constructing it per claim was 63% of a claim's Python time.
 SLOTS = {one_run: _slots_statement(one_run) for one_run in (False, True)}
 
 # CLAIM: the chosen indexes of one (run, task) that are still queued or up for retry become this worker's running
@@ -84,23 +96,26 @@ def claim(
     want: int,
     parallelism: int,
     run_id: str | None,
-    slots: tuple[list[Slot], list[Slot]] | None = None,
+    slots: tuple[list[Slot], list[Slot], dict[str, int]] | None = None,
 ) -> list[Claimed]:
     """Up to `want` ready instances (of `run_id` if given) claimed for `worker_id`, no cap exceeded.
 
-    `slots`: the running and ready instances, already read under the claim lock (store/pipelined.py)."""
+    `slots`: running, ready and pools, already read under the claim lock (the pipelined exchange, Postgres)."""
     if is_postgres and slots is None:
         conn.execute(CLAIM_LOCK, {"k": CLAIM_LOCK_KEY})
     # Read the clock only once the lock is held: a freed slot was committed before this point, so a
     # recorded start never precedes the recorded end of the attempt whose slot it takes.
     now = utcnow()
-    running, ready = slots if slots is not None else _slots(conn, want, run_id, now)
+    running, ready, pools = slots if slots is not None else _slots(conn, want, run_id, now)
     if len(running) >= parallelism:
         return []
-    chosen = pick(ready, running, {r.run_id: specs.get(conn, r.run_id)[0] for r in ready}, want, parallelism)
+    specs_now = {r.run_id: specs.get(conn, r.run_id)[0] for r in ready}
+    stopped = past_tolerance(conn, {(r.run_id, r.task_id) for r in ready}, specs_now)  # failed past tolerance
+    chosen = pick([r for r in ready if (r.run_id, r.task_id) not in stopped], running, specs_now, want, parallelism,
+                  pools)  # fmt: skip
     if len(chosen) < want and len(ready) >= 2 * want:
         # more is queued than one batch and a cap passed some of it over: look past the capped pairs
-        chosen = _choose(conn, specs, is_postgres, running, want, parallelism, run_id, now)
+        chosen = _choose(conn, specs, is_postgres, running, want, parallelism, run_id, now, pools, stopped)
     by_task = groupby(chosen, key=lambda s: (s.run_id, s.task_id))
     groups = [(rid, tid, [s.map_index for s in group]) for (rid, tid), group in by_task]
     if is_postgres:  # one round trip for every (run, task) group
@@ -118,25 +133,49 @@ def claim(
     return claimed
 
 
-def _slots(conn: Connection, want: int, run_id: str | None, now: datetime) -> tuple[list[Slot], list[Slot]]:
-    """In one round trip (SLOTS): every running instance, and the first ready ones (queued, then due retries)."""
+def slots_sql(conn: Connection, want: int, run_id: str | None, now: datetime) -> tuple[str, dict[str, Any]]:
+    """SLOTS as the driver's SQL and parameters, for the pipelined exchange (store/pipelined.py)."""
+    compiled = SLOTS[run_id is not None].compile(dialect=conn.dialect)
+    params = {**compiled.params, "s_queued": 2 * want, "s_retries": want, "s_run_id": run_id,
+              "s_now": now.astimezone(timezone.utc).replace(tzinfo=None)}  # fmt: skip
+    return str(compiled), params
+
+
+def parse_slots(rows: Iterable[Any]) -> tuple[list[Slot], list[Slot], dict[str, int]]:
+    """SLOTS' rows as (running, ready, pools); columns by position: run, DAG, task, index, pool, pool slots, kind."""
+    running: list[Slot] = []
+    ready: list[Slot] = []
+    pools: dict[str, int] = {}
+    for r in rows:
+        if r[6] == 3:
+            pools[r[4]] = r[3]
+        else:
+            (running if r[6] == 0 else ready).append(Slot(r[0], r[1], r[2], r[3], r[4], r[5]))
+    return running, ready, pools
+
+
+def _slots(
+    conn: Connection, want: int, run_id: str | None, now: datetime
+) -> tuple[list[Slot], list[Slot], dict[str, int]]:
+    """In one round trip (SLOTS): every running instance, the first ready ones (queued, then due retries), and
+    every pool's slots (what holds them is the running instances' pool_slots)."""
     params = {"s_queued": 2 * want, "s_retries": want, "s_now": now, "s_run_id": run_id}
     running: list[Slot] = []
     ready: list[Slot] = []
+    pools: dict[str, int] = {}
     for r in conn.execute(SLOTS[run_id is not None], params):
-        (running if r.kind == 0 else ready).append(Slot(r.run_id, r.dag_id, r.task_id, r.map_index))
-    return running, ready
+        if r.kind == 3:
+            pools[r.pool] = r.map_index
+        else:
+            slot = Slot(r.run_id, r.dag_id, r.task_id, r.map_index, r.pool, r.pool_slots)
+            (running if r.kind == 0 else ready).append(slot)
+    return running, ready, pools
 
 
 def _ready_past(condition: Any, want: int, run_id: str | None, blocked: set[tuple[str, str]], lock: bool) -> Any:
     """READY_PAST_CAPS: the first ready instances outside the (run, task) pairs at a cap, in claim order
-    (ix_task_instance_state_run_id_task_id_map_index); Postgres locks them FOR UPDATE SKIP LOCKED."""
-    q = (
-        select(ti.run_id, ti.dag_id, ti.task_id, ti.map_index)
-        .where(condition)
-        .order_by(ti.run_id, ti.task_id, ti.map_index)
-        .limit(want * 2)
-    )
+    (ix_task_instance_state_priority); Postgres locks them FOR UPDATE SKIP LOCKED."""
+    q = select(*_SLOT).where(condition).order_by(*CLAIM_ORDER).limit(want * 2)
     if run_id is not None:
         q = q.where(ti.run_id == run_id)
     for rid, tid in blocked:
@@ -153,10 +192,13 @@ def _choose(
     parallelism: int,
     run_id: str | None,
     now: datetime,
+    pools: dict[str, int],
+    stopped: set[tuple[str, str]],
 ) -> list[Slot]:
-    """Ready instances to claim: queued ones, then due retries; passes (run, task) pairs at a cap."""
+    """Ready instances to claim: queued ones, then due retries; passes (run, task) pairs at a cap, and those
+    `stopped` (failed past their tolerance)."""
     chosen: list[Slot] = []
-    blocked: set[tuple[str, str]] = set()
+    blocked: set[tuple[str, str]] = set(stopped)
     ready = (
         ti.state == TIState.QUEUED.value,
         and_(ti.state == TIState.UP_FOR_RETRY.value, ti.next_retry_at <= now),
@@ -165,7 +207,7 @@ def _choose(
         for _ in range(4):  # a few rounds, each past the (run, task) pairs that hit a cap
             rows = [Slot(*r) for r in conn.execute(_ready_past(condition, want, run_id, blocked, is_postgres))]
             specs_now = {r.run_id: specs.get(conn, r.run_id)[0] for r in rows}
-            picked = pick(rows, running + chosen, specs_now, want - len(chosen), parallelism)
+            picked = pick(rows, running + chosen, specs_now, want - len(chosen), parallelism, pools)
             chosen.extend(picked)
             if len(chosen) >= want or len(rows) < want * 2:
                 break

@@ -15,7 +15,7 @@ from minimap.states import RunState, TIState
 from minimap.store.reads import reading
 from minimap.store.rows import InstanceRow, RunRow, TryRow
 from minimap.store.storage import Store
-from minimap.store.tables import dag_run, task_instance, task_try, worker
+from minimap.store.tables import dag_run, pool, task_instance, task_try, worker
 
 ti = task_instance.c
 tr = task_try.c
@@ -101,7 +101,7 @@ def log_window(
 
 def workers(store: Store) -> list[tuple[Any, list[tuple[str, str, int]]]]:
     """Every registered worker (newest heartbeat first) with the instances it holds."""
-    # pk_worker; running instances through ix_task_instance_state_run_id_task_id_map_index
+    # pk_worker; running instances through ix_task_instance_state_run_priority
     held: dict[str, list[tuple[str, str, int]]] = {}
     with reading(store) as conn:
         rows = conn.execute(select(worker).order_by(wk.heartbeat_at.desc())).all()
@@ -131,27 +131,33 @@ class RunningNow:
     task_in_dag: int  # of this task in every run of its DAG (max_active_tis_per_dag)
     everywhere: int  # of every run (parallelism)
     live_workers: int  # workers whose heartbeat is recent
+    in_pool: int = 0  # slots running instances take in the task's pool
+    pool_size: int | None = None  # that pool's slots; None: it does not exist
 
 
-def running_now(store: Store, run_id: str, dag_id: str, task_id: str, since: datetime) -> RunningNow:
-    """What holds the caps an instance waits on, in one statement."""
+def running_now(
+    store: Store, run_id: str, dag_id: str, task_id: str, since: datetime, pool_name: str = "default_pool"
+) -> RunningNow:
+    """What holds the caps an instance waits on."""
     running = ti.state == TIState.RUNNING.value
 
     def n(*cond: Any) -> Any:
         return func.count().filter(and_(true(), *cond))
 
-    # ix_task_instance_state_run_id_task_id_map_index: only running rows are read
+    # ix_task_instance_state_run_priority: only running rows are read
     q = select(
         n(ti.run_id == run_id),
         n(ti.run_id == run_id, ti.task_id == task_id),
         n(ti.dag_id == dag_id, ti.task_id == task_id),
         func.count(),
+        func.coalesce(func.sum(ti.pool_slots).filter(ti.pool == pool_name), 0),
     ).where(running)
     live = select(func.count()).select_from(worker).where(wk.heartbeat_at >= since, wk.state == "running")
     with reading(store) as conn:
-        a, b, c, d = conn.execute(q).one()
+        a, b, c, d, e = conn.execute(q).one()
         w = conn.execute(live).scalar_one()
-    return RunningNow(a, b, c, d, w)
+        size = conn.execute(select(pool.c.slots).where(pool.c.name == pool_name)).scalar()
+    return RunningNow(a, b, c, d, w, int(e), size)
 
 
 def runs_ahead(store: Store, run: RunRow) -> int:

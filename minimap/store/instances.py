@@ -19,6 +19,7 @@ from minimap.rules.mapping import Existing, ExpansionPlan
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
 from minimap.store import bulk
+from minimap.store.lanes import aligned_results
 from minimap.store.rows import InstanceRow, TryRow, decode, utcnow
 from minimap.store.runs import INSERT_BATCH
 from minimap.store.tables import task_instance, task_try
@@ -32,8 +33,8 @@ STATE_COUNTS = (
     select(ti.task_id, ti.state, func.count()).where(ti.run_id == bindparam("k_run_id")).group_by(ti.task_id, ti.state)
 )
 
-# INSTANCE_STATES: (task, index, state) of every instance of one run (the same index, no table rows read).
-INSTANCE_STATES = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == bindparam("k_run_id"))
+# INSTANCE_STATES: (task, index, state, try) of every instance of one run (primary key range).
+INSTANCE_STATES = select(ti.task_id, ti.map_index, ti.state, ti.try_number).where(ti.run_id == bindparam("k_run_id"))
 
 # MAPPED_RESULTS: a mapped task's non-None successful results in map_index order (primary key range).
 MAPPED_RESULTS = (
@@ -67,6 +68,23 @@ QUEUE = (
 
 # EXPANSION: index, state and arguments of one task's instances (primary key range).
 EXPANSION = select(ti.map_index, ti.state, ti.args).where(_TASK)
+
+# CLAIM_FIELDS: pool, pool_slots and priority_weight of one instance of a task (the same for all; primary key).
+CLAIM_FIELDS = select(ti.pool, ti.pool_slots, ti.priority_weight).where(_TASK).limit(1)
+
+# ABANDON: a task's instances not started yet (waiting or queued) skipped with the reason (primary key range).
+ABANDON = (
+    update(task_instance)
+    .where(_TASK, ti.state.in_([WAITING, TIState.QUEUED.value]))
+    .values(state=TIState.SKIPPED.value, ended_at=bindparam("now"), error=bindparam("error"))
+)
+
+# NO_RETRY: a task's instances waiting for a retry fail for good; their last error stays (primary key range).
+NO_RETRY = (
+    update(task_instance)
+    .where(_TASK, ti.state == TIState.UP_FOR_RETRY.value)
+    .values(state=TIState.FAILED.value, next_retry_at=None)
+)
 
 # DROP_PLACEHOLDER: the map_index -1 placeholder of a task being expanded (primary key).
 DROP_PLACEHOLDER = delete(task_instance).where(_TASK, ti.map_index == -1)
@@ -145,8 +163,10 @@ def with_queued(conn: Connection, run_id: str, task_ids: Iterable[str]) -> list[
     return [task_id for task_id, index in conn.execute(union_all(*first)) if index is not None] if first else []
 
 
-def instance_states(conn: Connection, run_id: str) -> list[tuple[str, int, TIState]]:
-    return [(r.task_id, r.map_index, TIState(r.state)) for r in conn.execute(INSTANCE_STATES, {"k_run_id": run_id})]
+def instance_states(conn: Connection, run_id: str) -> list[tuple[str, int, TIState, int]]:
+    """(task_id, map_index, state, try_number) of every instance of the run."""
+    rows = conn.execute(INSTANCE_STATES, {"k_run_id": run_id})
+    return [(r.task_id, r.map_index, TIState(r.state), r.try_number) for r in rows]
 
 
 def results(conn: Connection, run_id: str, spec: DagSpec, task_ids: Iterable[str]) -> dict[str, Any]:
@@ -154,7 +174,9 @@ def results(conn: Connection, run_id: str, spec: DagSpec, task_ids: Iterable[str
     values: dict[str, Any] = {}
     for tid in task_ids:
         key = {"k_run_id": run_id, "k_task_id": tid}
-        if spec.tasks[tid].mapped:
+        if spec.tasks[tid].group is not None:  # a group's lanes: aligned, None where a lane did not succeed
+            values[tid] = aligned_results(conn, run_id, tid)
+        elif spec.tasks[tid].mapped:
             values[tid] = [json.loads(r.result) for r in conn.execute(MAPPED_RESULTS, key)]
         else:
             row = conn.execute(RESULT, key).first()
@@ -167,6 +189,13 @@ def settle(conn: Connection, run_id: str, task_id: str, state: TIState, error: s
     conn.execute(
         SETTLE, {"k_run_id": run_id, "k_task_id": task_id, "state": state.value, "now": utcnow(), "error": error}
     )
+
+
+def abandon(conn: Connection, run_id: str, task_id: str, reason: str) -> None:
+    """The task failed past its tolerance: what has not started is skipped with `reason`; a pending retry fails."""
+    key = {"k_run_id": run_id, "k_task_id": task_id}
+    conn.execute(ABANDON, {**key, "now": utcnow(), "error": reason})
+    conn.execute(NO_RETRY, key)
 
 
 def queue(conn: Connection, run_id: str, task_id: str, args: str) -> None:
@@ -193,11 +222,15 @@ def apply_expansion(
     if plan.skip:
         settle(conn, run_id, task_id, TIState.SKIPPED)
         return
+    some = conn.execute(CLAIM_FIELDS, key).first() if plan.add else None  # before the placeholder goes
+    fields = dict(some._mapping) if some is not None else {}
     if plan.drop_placeholder:
         conn.execute(DROP_PLACEHOLDER, key)
-    queued = TIState.QUEUED.value
-    rows = ((run_id, task_id, i, dag_id, queued, 0, max_tries, args[i], now) for i in plan.add)
-    bulk.insert_instances(conn, rows)  # streamed: COPY on Postgres, executemany on SQLite
+    columns = ("run_id", "task_id", "map_index", "dag_id", "state", "try_number", "max_tries", "args", "queued_at",
+               *fields)  # fmt: skip
+    queued, extra = TIState.QUEUED.value, tuple(fields.values())
+    rows = ((run_id, task_id, i, dag_id, queued, 0, max_tries, args[i], now, *extra) for i in plan.add)
+    bulk.insert_instances(conn, columns, rows)  # streamed: COPY on Postgres, executemany on SQLite
     for i in plan.new_args:
         conn.execute(SET_ARGS, {**key, "k_map_index": i, "args": args[i]})
     for statement, indexes in ((QUEUE_INDEXES, plan.queue), (REMOVE_INDEXES, plan.remove)):

@@ -26,7 +26,7 @@ HEARTBEAT = (
     .values(heartbeat_at=bindparam("now"), state=bindparam("state"))
 )
 
-# HELD_BY: the attempts the database says a worker runs (ix_task_instance_state_run_id_task_id_map_index on
+# HELD_BY: the attempts the database says a worker runs (ix_task_instance_state_run_priority on
 # state = running, then a filter on worker_id); no lock.
 HELD_BY = select(
     ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.args, ti.started_at

@@ -9,7 +9,7 @@ Raw psycopg on the connection SQLAlchemy holds (same transaction); the statement
 names, written once here as SQL with their locks and indexes:
 - record: completions.RECORD_PG (the primary key; `state = 'running' AND try_number AND worker_id` guard it).
 - lock: `pg_advisory_xact_lock` serialises claims (the caps' critical section), released at COMMIT.
-- read: the partial indexes on running, queued and up_for_retry instances (migration 0006).
+- read: claims.SLOTS, compiled for the driver (running, ready and pools; its indexes are named there).
 - claim: the primary key; `state IN (queued, up_for_retry)` makes a repeated claim change nothing.
 """
 
@@ -19,11 +19,11 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from minimap.rules.claims import Slot
 from minimap.store import completions
 from minimap.store.rows import Completion
 
@@ -31,20 +31,6 @@ CLAIM_LOCK = 720_302  # claims.CLAIM_LOCK_KEY (claims.py imports this module)
 
 # completions.RECORD_PG with psycopg's placeholders: one statement records the batch and inserts its tries.
 RECORD = re.sub(r"(?<!:):(\w+)", r"%(\1)s", completions.RECORD_PG.text)
-
-_ONE_RUN = "AND run_id = %(run_id)s"
-SLOTS = """
-SELECT run_id, dag_id, task_id, map_index, 0 AS kind FROM task_instance WHERE state = 'running'
-UNION ALL (
-    SELECT run_id, dag_id, task_id, map_index, 1 FROM task_instance WHERE state = 'queued' {only}
-    ORDER BY run_id, task_id, map_index LIMIT %(queued)s
-)
-UNION ALL (
-    SELECT run_id, dag_id, task_id, map_index, 2 FROM task_instance
-    WHERE state = 'up_for_retry' AND next_retry_at <= %(now)s {only}
-    ORDER BY run_id, task_id, map_index LIMIT %(retries)s
-)
-"""
 
 CLAIM = """
 UPDATE task_instance
@@ -77,30 +63,23 @@ def naive(t: datetime | None) -> datetime | None:
 
 
 def record_lock_read(
-    conn: Connection, worker_id: str, done: Sequence[Completion], want: int, run_id: str | None, now: datetime
-) -> tuple[int, list[Slot], list[Slot]]:
-    """Round trip 1: record `done`, take the claim lock, read running and ready instances (if `want`).
-
-    (recorded, running, ready); ready holds up to 2 * want queued instances, then up to `want` due retries.
-    """
+    conn: Connection, worker_id: str, done: Sequence[Completion], want: int, slots_sql: str, params: dict[str, Any]
+) -> tuple[int, list[Any]]:
+    """Round trip 1: record `done`, then (if `want`) take the claim lock and read running and ready instances with
+    claims.SLOTS (`slots_sql`, `params`, compiled by claims.slots_sql): (recorded, SLOTS' rows)."""
     raw = conn.connection.driver_connection
     assert raw is not None
-    slots_sql = SLOTS.format(only=_ONE_RUN if run_id is not None else "")
+    read = rec = None
     with driver_errors(conn, RECORD if done else slots_sql), raw.pipeline():
-        rec = raw.execute(RECORD, completions.record_pg_params(worker_id, done)) if done else None
+        if done:
+            rec = raw.execute(RECORD, completions.record_pg_params(worker_id, done))
         if want > 0:
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-            read = raw.execute(slots_sql, {"queued": 2 * want, "retries": want, "now": naive(now), "run_id": run_id})
+            read = raw.execute(slots_sql, params)
     with driver_errors(conn, RECORD):
         recorded = completions.kept(worker_id, done, {tuple(r) for r in rec.fetchall()}) if rec is not None else 0
-    running: list[Slot] = []
-    ready: list[Slot] = []
-    if want > 0:
-        with driver_errors(conn, slots_sql):
-            fetched = read.fetchall()
-        for r in fetched:
-            (running if r[4] == 0 else ready).append(Slot(r[0], r[1], r[2], r[3]))
-    return recorded, running, ready
+        rows = read.fetchall() if read is not None else []
+    return recorded, rows
 
 
 def claim(

@@ -199,7 +199,7 @@ def _by_index(
         cond.append(ti.map_index < after.map_index if descending else ti.map_index > after.map_index)
     order = ti.map_index.desc() if descending else ti.map_index.asc()
     # pk_task_instance (run_id, task_id, map_index), walked forwards or backwards, stopping after `limit` rows;
-    # with a state filter, ix_task_instance_state_run_id_task_id_map_index when the planner prefers it
+    # with a state filter, ix_task_instance_state_run_priority when the planner prefers it
     stmt = select(task_instance).where(*cond).order_by(order).limit(limit)
     return [InstanceRow.from_row(r) for r in conn.execute(stmt)]
 

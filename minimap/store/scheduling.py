@@ -54,6 +54,10 @@ class RunTx:
         """Give every waiting instance of `task_id` a final state without running it."""
         instances.settle(self.conn, self.run.run_id, task_id, state, error)
 
+    def abandon(self, task_id: str, reason: str) -> None:
+        """The task failed past its tolerance: skip what has not started (saying why); pending retries fail."""
+        instances.abandon(self.conn, self.run.run_id, task_id, reason)
+
     def queue(self, task_id: str, args: str) -> None:
         """Queue the (unmapped) task's waiting instance with its resolved arguments."""
         instances.queue(self.conn, self.run.run_id, task_id, args)
@@ -66,7 +70,7 @@ class RunTx:
         """Carry out an expansion plan; `args` holds each map index's JSON arguments."""
         instances.apply_expansion(self.conn, self.run.run_id, self.run.dag_id, task_id, plan, args, max_tries)
 
-    def instance_states(self) -> list[tuple[str, int, TIState]]:
+    def instance_states(self) -> list[tuple[str, int, TIState, int]]:
         return instances.instance_states(self.conn, self.run.run_id)
 
     def reset(self, plan: Sequence[Reset]) -> None:

@@ -168,8 +168,9 @@ class Store:
         slots = None
         with self._tx() as conn:
             if self.is_postgres:  # record, lock and read in one round trip (store/pipelined.py)
-                recorded, running, ready = pipelined.record_lock_read(conn, worker_id, done, want, run_id, utcnow())
-                slots = (running, ready)
+                sql, params = claims.slots_sql(conn, want, run_id, utcnow())
+                recorded, rows = pipelined.record_lock_read(conn, worker_id, done, want, sql, params)
+                slots = claims.parse_slots(rows)
             else:
                 recorded = completions.record(conn, self.is_postgres, worker_id, done) if done else 0
             claimed = (

@@ -94,7 +94,10 @@ task_instance = Table(
     Column("hostname", String(250)),
     Column("pid", Integer),
     Column("worker_id", String(100)),
-    Index("ix_task_instance_state_run_id_task_id_map_index", "state", "run_id", "task_id", "map_index"),
+    # Copied from the snapshot when the instance is made, so the claim reads and orders by them in SQL.
+    Column("pool", String(256), nullable=False, server_default="default_pool"),
+    Column("pool_slots", Integer, nullable=False, server_default="1"),
+    Column("priority_weight", Integer, nullable=False, server_default="1"),  # effective (after weight_rule)
     # The read side (minimap/store/reads.py): a run's per-task counts, first start and last end, and the top-N
     # sort keys of a task's instances, read from this index alone (SQLite: 100,000 instances in 17 ms, not 98).
     Index("ix_task_instance_run_task_state_times", "run_id", "task_id", "state", "map_index", "started_at", "ended_at"),
@@ -111,6 +114,26 @@ task_instance = Table(
         )
         for name, state in PARTIAL_INDEXES
     ),  # fmt: skip
+)
+
+# The claim's scans of ready instances, highest priority first (minimap/store/storage.py): across runs (a worker
+# daemon), and within one run (`minimap run`), each an index walk in the claim's order with no sort. Both lead with
+# state, so they also serve what the index they replaced (state, run_id, task_id, map_index) served.
+Index(
+    "ix_task_instance_state_priority",
+    task_instance.c.state,
+    task_instance.c.priority_weight.desc(),
+    task_instance.c.run_id,
+    task_instance.c.task_id,
+    task_instance.c.map_index,
+)
+Index(
+    "ix_task_instance_state_run_priority",
+    task_instance.c.state,
+    task_instance.c.run_id,
+    task_instance.c.priority_weight.desc(),
+    task_instance.c.task_id,
+    task_instance.c.map_index,
 )
 
 task_try = Table(
@@ -140,6 +163,14 @@ worker = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("state", String(20), nullable=False),  # running / stopping / stopped
+)
+
+pool = Table(
+    "pool",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("slots", Integer, nullable=False),
+    Column("description", Text),
 )
 
 dag = Table(

@@ -1,5 +1,4 @@
-"""Upstream results read from a task process: `ti.xcom_pull`, and the lazy sequence a task receives as a mapped
-task's whole output. Each opens its own connection, read only, and closes it."""
+"""Upstream results read from a task process (`ti.xcom_pull`): its own short-lived connection, read only."""
 
 from __future__ import annotations
 
@@ -15,7 +14,33 @@ from minimap.store.engine import READ_ONLY, make_engine, mask, short
 from minimap.store.rows import decode
 from minimap.store.tables import task_instance as ti
 
-PAGE = 5_000  # results read per query by a lazy sequence
+
+def failed_indexes(url: str, run_id: str, task_ids: list[str]) -> dict[str, list[int]]:
+    """task_id -> the map indexes of its instances that ended failed, in order (an empty list when none)."""
+    # the primary key (run_id, task_id, map_index) serves it
+    q = (
+        select(ti.c.task_id, ti.c.map_index)
+        .where(ti.c.run_id == run_id, ti.c.task_id.in_(task_ids), ti.c.state == TIState.FAILED.value)
+        .order_by(ti.c.task_id, ti.c.map_index)
+    )
+    found: dict[str, list[int]] = {t: [] for t in task_ids}
+    for task_id, map_index in _read(url, q):
+        found[task_id].append(map_index)
+    return found
+
+
+def _read(url: str, q: Any) -> list[Any]:
+    # An engine per read, closed after it: pulls are rare, and an idle pooled connection in every task
+    # process of every worker would add up to more than Postgres allows.
+    engine = make_engine(url)
+    try:
+        # a read-only connection: on SQLite a deferred transaction, which neither waits for nor blocks a claim
+        with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            return list(conn.execute(q))
+    except SQLAlchemyError as e:
+        raise DatabaseError(f"cannot read results from {mask(url)}: {short(e)}") from None
+    finally:
+        engine.dispose()
 
 
 def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[int] | None) -> list[tuple[int, Any]]:
@@ -28,17 +53,10 @@ def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[in
     )
     if map_indexes is not None:
         q = q.where(ti.c.map_index.in_(map_indexes))
-    # An engine per read, closed after it: pulls are rare, and an idle pooled connection in every task
-    # process of every worker would add up to more than Postgres allows.
-    engine = make_engine(url)
-    try:
-        # a read-only connection: on SQLite a deferred transaction, which neither waits for nor blocks a claim
-        with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-            return [(r.map_index, decode(r.result)) for r in conn.execute(q)]
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"cannot read results from {mask(url)}: {short(e)}") from None
-    finally:
-        engine.dispose()
+    return [(r.map_index, decode(r.result)) for r in _read(url, q)]
+
+
+PAGE = 5_000  # results read per query by a lazy sequence
 
 
 class LazyResults(Sequence[Any]):

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from minimap import api
+from minimap.snapshot import SNAPSHOT_VERSION
 from minimap.states import TIState
 from minimap.store.storage import Store
 from tests.acceptance.test_cli import one_line_error
@@ -23,9 +24,9 @@ KEYWORDS = str(DAGS / "airflow_keywords.py")
     ("case", "expected"),
     [
         ("typo", "airflow_keywords.py:29: unknown argument 'retires' to @task (did you mean 'retries'?)"),
-        ("pool", "airflow_keywords.py:29: pool is not supported yet (@task got pool='db'): cap the task with"),
-        pytest.param("pool_slots", "airflow_keywords.py:29: pool_slots is not supported yet", marks=SLOW),
-        pytest.param("priority_weight", "airflow_keywords.py:29: priority_weight is not supported yet", marks=SLOW),
+        ("pool", "task hello of DAG keywords uses pool 'db', which does not exist: create it with `minimap pools set"),
+        pytest.param("pool_slots", "airflow_keywords.py:33: task hello: pool_slots must be a whole number", marks=SLOW),
+        pytest.param("priority_weight", "airflow_keywords.py:33: task hello: priority_weight must be", marks=SLOW),
         pytest.param("callback", "airflow_keywords.py:29: on_failure_callback is not supported", marks=SLOW),
         pytest.param("depends_on_past", "airflow_keywords.py:29: depends_on_past is not supported", marks=SLOW),
         pytest.param("email", "airflow_keywords.py:29: email is not supported", marks=SLOW),
@@ -131,7 +132,8 @@ def test_a_run_stored_with_another_snapshot_version_is_refused(db_url: str) -> N
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert (
-        len(errors) == 1 and "stored by another minimap (snapshot format 1, this minimap reads format 2)" in errors[0]
+        len(errors) == 1
+        and f"stored by another minimap (snapshot format 1, this minimap reads format {SNAPSHOT_VERSION})" in errors[0]
     )
 
 

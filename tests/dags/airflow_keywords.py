@@ -9,8 +9,8 @@ CASE = os.environ.get("MINIMAP_TEST_CASE", "")
 TASK = {
     "typo": {"retires": 3},
     "pool": {"pool": "db"},
-    "pool_slots": {"pool_slots": 2},
-    "priority_weight": {"priority_weight": 5},
+    "pool_slots": {"pool_slots": 0},
+    "priority_weight": {"priority_weight": "high"},
     "callback": {"on_failure_callback": print},
     "depends_on_past": {"depends_on_past": True},
     "email": {"email": ["ops@example.com"]},

@@ -200,3 +200,30 @@ def test_a_lost_attempt_is_queued_again_with_its_try_given_back_until_three_in_a
             assert (now.state, now.max_tries) == (TIState.FAILED, base + 2)
             assert "lost its worker 3 times in a row, so it is failed" in (now.error or "")
     assert [t.error_type for t in store.tries(run_id, "work", index)] == ["WorkerLost"] * 3
+
+
+# --- pools --------------------------------------------------------------------------------------
+
+
+def test_concurrent_claimers_never_overfill_a_pool_shared_by_two_runs(store: Store) -> None:
+    api.set_pool(store, "db", 4)
+    runs = [api.trigger_file(store, str(DAGS / "pooled.py"), dag_id).run_id for dag_id in ("pooled_a", "pooled_b")]
+    for run_id in runs:
+        Scheduler(store).tick(run_id)
+    got: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+
+    def claimer(n: int) -> None:
+        worker_id = _worker(store, HERE, 2000 + n, f"p{n}")
+        for _ in range(5):  # nothing completes: the pool stays as full as the claims made it
+            claimed = store.claim(worker_id, HERE, 2000 + n, want=3, parallelism=1000)
+            with lock:
+                got.extend(c.key for c in claimed)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == len(set(got)) == 4  # 12 queued in two runs, 16 worker slots, a pool of 4
+    assert {p.name: (p.running, p.queued) for p in api.list_pools(store)}["db"] == (4, 8)

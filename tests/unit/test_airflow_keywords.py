@@ -22,9 +22,6 @@ def one(x: int = 0) -> int:
     ("kwargs", "message"),
     [
         ({"retires": 3}, r"unknown argument 'retires' to @task \(did you mean 'retries'\?\)"),
-        ({"pool": "db"}, "pool is not supported yet"),
-        ({"pool_slots": 2}, "pool_slots is not supported yet"),
-        ({"priority_weight": 3}, "priority_weight is not supported yet"),
         ({"queue": "gpu"}, "queue is not supported .*every worker runs every task"),
         ({"on_failure_callback": print}, "on_failure_callback is not supported"),
         ({"depends_on_past": True}, "depends_on_past is not supported"),
@@ -58,11 +55,40 @@ def test_task_keywords_with_no_effect_or_at_their_default_are_accepted(kwargs: d
 
 
 @pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pool": ""}, "pool must be a pool's name, got ''"),
+        ({"pool_slots": 0}, "pool_slots must be a whole number >= 1, got 0"),
+        ({"priority_weight": "high"}, "priority_weight must be a whole number, got 'high'"),
+        ({"weight_rule": "sideways"}, "unknown weight_rule 'sideways'; use one of downstream, upstream, absolute"),
+        ({"tolerated_failures": -1}, "tolerated_failures must be a whole number >= 0 or a percentage"),
+        ({"tolerated_failures": "101%"}, "tolerated_failures must be a whole number >= 0 or a percentage"),
+        ({"tolerated_failures": "x%"}, "tolerated_failures must be a whole number >= 0 or a percentage"),
+    ],
+)
+def test_pool_priority_and_tolerance_values_are_checked(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(DefinitionError, match=message) as err, DAG("d"):
+        task(**kwargs)(one).expand(x=[1])
+    assert "test_airflow_keywords.py:" in str(err.value)
+
+
+def test_pool_priority_and_tolerance_reach_the_snapshot() -> None:
+    with DAG("d", default_args={"pool": "db", "tolerated_failures": "5%"}) as d:
+        task(pool_slots=2, priority_weight=3, weight_rule="absolute", tolerated_failures=2)(one).expand(x=[1])
+        task(one)()  # unmapped: tolerated_failures from default_args does not apply
+    mapped, plain = d.spec().tasks["one"], d.spec().tasks["one__1"]
+    assert (mapped.pool, mapped.pool_slots, mapped.priority_weight, mapped.weight_rule) == ("db", 2, 3, "absolute")
+    assert (mapped.tolerated_failures, plain.tolerated_failures, plain.pool) == (2, None, "db")
+    with pytest.raises(DefinitionError, match="tolerated_failures applies to a mapped task"), DAG("e"):
+        task(tolerated_failures=1)(one)()
+
+
+@pytest.mark.parametrize(
     ("build", "message"),
     [
         (lambda: DAG("d", max_active_task=3), r"unknown argument 'max_active_task' to DAG \(did you mean"),
         (lambda: DAG("d", default_args={"retires": 1}), r"'retires' to default_args \(did you mean 'retries'"),
-        (lambda: DAG("d", default_args={"pool": "x"}), "pool is not supported yet"),
+        (lambda: DAG("d", default_args={"queue": "x"}), "queue is not supported"),
         (lambda: DAG("d", fail_stop=True), "fail_stop is not supported yet"),
         (lambda: DAG("d", on_failure_callback=print), "on_failure_callback is not supported"),
         (lambda: DAG("d", schedule=[object()]), "schedule=.* is not supported yet"),
@@ -83,8 +109,8 @@ def test_operator_and_partial_keywords_are_checked() -> None:
             BashOperator(task_id="b", bash_command="echo", retires=1)
         with pytest.raises(DefinitionError, match=r"'bash_comand' to BashOperator.partial\(\) \(did you mean"):
             BashOperator.partial(task_id="b", bash_comand="echo")
-        with pytest.raises(DefinitionError, match="pool is not supported yet"):
-            BashOperator.partial(task_id="b", pool="p")
+        with pytest.raises(DefinitionError, match="queue is not supported"):
+            BashOperator.partial(task_id="b", queue="p")
         with pytest.raises(DefinitionError, match=r"'bash_comand' to BashOperator.expand\(\)"):
             BashOperator.partial(task_id="b").expand(bash_comand=["echo"])
         BashOperator(task_id="a", bash_command="echo")

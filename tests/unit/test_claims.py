@@ -52,3 +52,30 @@ def test_max_active_tis_per_dagrun_is_per_run() -> None:
 
 def test_want_limits_the_batch() -> None:
     assert len(pick(slots("r1", "b", 9), [], {"r1": spec()}, want=2, parallelism=32)) == 2
+
+
+def pooled(run: str, task_id: str, n: int, pool: str = "db", pool_slots: int = 1, start: int = 0) -> list[Slot]:
+    return [Slot(run, "d", task_id, i, pool, pool_slots) for i in range(start, start + n)]
+
+
+def test_a_pool_caps_slots_across_runs_and_tasks() -> None:
+    specs = {"r1": spec(), "r2": spec()}
+    running = pooled("r1", "a", 1)
+    candidates = pooled("r2", "a", 3) + pooled("r2", "b", 3) + slots("r2", "b", 2, start=3)
+    chosen = pick(candidates, running, specs, want=10, parallelism=32, pools={"db": 3, "default_pool": 128})
+    assert [(c.task_id, c.map_index, c.pool) for c in chosen] == [
+        ("a", 0, "db"), ("a", 1, "db"), ("b", 3, "default_pool"), ("b", 4, "default_pool"),
+    ]  # fmt: skip
+
+
+def test_pool_slots_count_and_a_smaller_instance_may_pass_a_larger_one() -> None:
+    specs = {"r1": spec()}
+    running = pooled("r1", "a", 1, pool_slots=2)  # 2 of 4 taken
+    candidates = pooled("r1", "a", 1, pool_slots=3, start=1) + pooled("r1", "b", 3, pool_slots=1)
+    chosen = pick(candidates, running, specs, want=10, parallelism=32, pools={"db": 4})
+    assert [(c.task_id, c.map_index) for c in chosen] == [("b", 0), ("b", 1)]
+
+
+def test_an_instance_of_a_missing_pool_is_not_claimed() -> None:
+    chosen = pick(pooled("r1", "a", 2, pool="gone"), [], {"r1": spec()}, want=10, parallelism=32, pools={"db": 4})
+    assert chosen == []

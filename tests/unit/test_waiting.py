@@ -81,3 +81,15 @@ def test_a_running_instance_waits_only_when_its_worker_went_silent() -> None:
     )
     gone = replace(alive, worker_heartbeat_at=None)
     assert "which is not registered" in str(waiting_reason(gone))
+
+
+def test_a_pool_that_is_full_or_missing() -> None:
+    assert waiting_reason(facts(pool_size=4, pool_in_use=4)) == (
+        "at the pool's cap: pool 'default_pool' has 4 slots, 4 taken by running instances, and this one takes 1"
+    )
+    assert waiting_reason(facts(pool_size=None)) == (
+        "pool 'default_pool' does not exist: create it with `minimap pools set default_pool SLOTS`"
+    )
+    assert (
+        waiting_reason(facts(pool_size=4, pool_in_use=3)) == "queued: waiting for a free slot on one of 1 live worker"
+    )
