@@ -8,6 +8,8 @@ from typing import Any
 
 from minimap.exceptions import NotFoundError
 from minimap.rules.lanes import lane_state
+from minimap.service.reads import task_summary
+from minimap.service.records import TaskSummary
 from minimap.states import TIState
 from minimap.store.storage import Store
 
@@ -54,8 +56,9 @@ def mapped_groups(store: Store, run_id: str) -> list[str]:
     return [gid for gid, g in store.spec(run_id).groups.items() if g.mapped]
 
 
-def lane_matrix(store: Store, run_id: str, group_id: str) -> LaneMatrix:
-    """The lanes of `group_id` in `run_id` (none yet while the group is not expanded)."""
+def lane_matrix(store: Store, run_id: str, group_id: str, after: int = -1, limit: int | None = None) -> LaneMatrix:
+    """The lanes of `group_id` in `run_id` (none yet while the group is not expanded); with `limit`, only
+    lanes `after + 1` to `after + limit` are read (a page: the web page never reads every lane)."""
     group = store.spec(run_id).groups.get(group_id)
     if group is None or not group.mapped:
         known = ", ".join(mapped_groups(store, run_id)) or "none"
@@ -63,8 +66,9 @@ def lane_matrix(store: Store, run_id: str, group_id: str) -> LaneMatrix:
     states: dict[int, dict[str, TIState]] = {}
     labels: dict[int, str] = {}
     placeholder = None
+    wanted = None if limit is None else [-1, *range(after + 1, after + 1 + limit)]
     for tid in group.tasks:
-        for row in store.instances(run_id, tid):
+        for row in store.instances(run_id, tid, map_indexes=wanted):
             if row.map_index < 0:
                 placeholder = row.state
                 continue
@@ -73,6 +77,25 @@ def lane_matrix(store: Store, run_id: str, group_id: str) -> LaneMatrix:
                 labels[row.map_index] = row.label
     lanes = [Lane(i, labels.get(i), s, lane_state(s.values())) for i, s in sorted(states.items())]
     return LaneMatrix(run_id, group_id, group.tasks, lanes, group.max_active_lanes, placeholder)
+
+
+@dataclass(frozen=True)
+class LaneCounts:
+    """A mapped task group's size and each step's per-state counts (one grouped query per step)."""
+
+    total: int  # lanes
+    steps: list[TaskSummary]
+
+
+def lane_counts(store: Store, run_id: str, group_id: str) -> LaneCounts:
+    """How many lanes the group has, and how each of its steps stands, without reading its instances."""
+    group = store.spec(run_id).groups.get(group_id)
+    if group is None or not group.mapped:
+        raise NotFoundError(f"run {run_id} has no mapped task group {group_id!r}")
+    steps = [task_summary(store, run_id, t) for t in group.tasks]
+    waiting = store.instances(run_id, group.tasks[0], map_indexes=[-1]) if group.tasks else []
+    total = 0 if not steps or waiting else steps[0].total
+    return LaneCounts(total, steps)
 
 
 def lane_matrix_json(m: LaneMatrix) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def create_app(store: Store, token: str | None = None, allowed_hosts: frozenset[
         Route(task + "/{map_index}/tries/{try_number}/log", views.log_page),
         Route(task + "/{map_index}", views.instance_page),
         Route(task, views.task_page),
+        Route(run + "/groups/{group_id}", views.lanes_page),
         Route(run, views.run_page),
         Route("/api/runs", jsonapi.runs),
         Route("/api/workers", jsonapi.workers),

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from minimap import defaults, service
+from minimap.service import lanes
 from minimap.states import RunState
 from minimap.ui import params
 from minimap.ui.render import render
@@ -20,6 +21,7 @@ from minimap.ui.security import LOGIN_COOKIE, login_value, safe_next
 
 RUNS_PAGE = 50
 INSTANCES_PAGE = 100
+LANES_PAGE = 100
 LOG_TAIL = 8192  # characters of a log shown first; "load more" pages back from there
 LIVE = (RunState.QUEUED, RunState.RUNNING)
 
@@ -37,9 +39,25 @@ def runs_page(request: Request) -> Response:
 
 def run_page(request: Request) -> Response:
     """A run: one row per task with its per-state counts; ?part=tasks is the fragment that refreshes."""
-    detail = service.run_detail(params.store(request), request.path_params["run_id"])
+    store = params.store(request)
+    detail = service.run_detail(store, request.path_params["run_id"])
     template = "_run_tasks.html" if request.query_params.get("part") == "tasks" else "run.html"
-    return render(request, template, detail=detail, run=detail.run, live=detail.run.state in LIVE)
+    groups = lanes.mapped_groups(store, detail.run.run_id)
+    return render(request, template, detail=detail, run=detail.run, live=detail.run.state in LIVE, groups=groups)
+
+
+def lanes_page(request: Request) -> Response:
+    """A mapped task group's lane matrix: one row per lane (map index), one state per step; 100 lanes a page."""
+    store = params.store(request)
+    run_id, group_id = request.path_params["run_id"], request.path_params["group_id"]
+    run = service.get_run(store, run_id)
+    after = params.optional_int(request, "after")
+    after = -1 if after is None or after < -1 else after
+    matrix = lanes.lane_matrix(store, run_id, group_id, after=after, limit=LANES_PAGE)
+    whole = lanes.lane_counts(store, run_id, group_id)
+    more = bool(matrix.lanes) and matrix.lanes[-1].map_index < whole.total - 1
+    return render(request, "lanes.html", run=run, m=matrix, whole=whole, after=after, more=more,
+                  next_after=after + LANES_PAGE, live=run.state in LIVE)  # fmt: skip
 
 
 def task_page(request: Request) -> Response:
