@@ -251,8 +251,8 @@ def all_instances(
 
 def instance_states(
     store: Store, run_id: str, picks: Sequence[tuple[str, Sequence[int] | None, Sequence[TIState] | None]]
-) -> list[tuple[str, int, TIState]]:
-    """(task_id, map_index, state) of the instances picked -- each pick a task, optionally only some of its
+) -> list[tuple[str, int, TIState, int]]:
+    """(task_id, map_index, state, try_number) of the instances picked -- each pick a task, optionally only some of its
     map indexes and states -- in one statement without a lock (a clear's preview)."""
     # pk_task_instance (run_id, task_id, map_index) for each pick; no table visit for the state on SQLite's
     # covering index ix_task_instance_run_task_state_times when the planner prefers it
@@ -266,6 +266,6 @@ def instance_states(
         ors.append(and_(*cond))
     if not ors:
         return []
-    q = select(ti.task_id, ti.map_index, ti.state).where(ti.run_id == run_id, or_(*ors))
+    q = select(ti.task_id, ti.map_index, ti.state, ti.try_number).where(ti.run_id == run_id, or_(*ors))
     with reading(store) as conn:
-        return [(t, m, TIState(s)) for t, m, s in conn.execute(q)]
+        return [(t, m, TIState(s), n) for t, m, s, n in conn.execute(q)]
