@@ -57,6 +57,7 @@ def successful_results(url: str, run_id: str, task_id: str, map_indexes: list[in
 
 
 PAGE = 5_000  # results read per query by a lazy sequence
+SHOWN = 100  # a lazy sequence of at most this many results prints as the list it stands for
 
 
 class LazyResults(Sequence[Any]):
@@ -74,7 +75,12 @@ class LazyResults(Sequence[Any]):
         self._cached: tuple[int, list[Any]] = (0, [])  # (position of the first item, a page of items)
 
     def __repr__(self) -> str:
-        return f"LazyResults(task {self.task_id!r}, {len(self)} results)"
+        """Printed as the list it stands for while that is short (a task's log reads as it would with a list);
+        a long one as its size, never read whole to be printed."""
+        n = len(self)
+        if n <= SHOWN:
+            return repr(list(self))
+        return f"LazyResults(task {self.task_id!r}, {n} results: {self[:3]!r:.200} ...)"
 
     def _rows(self, q: Any) -> list[Any]:
         q = q.where(

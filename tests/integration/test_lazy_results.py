@@ -12,6 +12,7 @@ from minimap.exceptions import DatabaseError
 from minimap.states import TIState
 from minimap.store.storage import Store
 from minimap.store.tables import task_instance as ti
+from minimap.store import xcom
 from minimap.store.xcom import LazyResults
 from tests.conftest import DAGS
 
@@ -36,7 +37,9 @@ def test_a_downstream_task_receives_a_lazy_sequence_of_the_mapped_results(store:
     assert json.loads(args) == {"kw": {"label": "kept"}, "lazy": {"results": "maybe"}}
 
 
-def test_pages_indexing_and_slices_read_the_same_items_as_a_list(store: Store, db_url: str) -> None:
+def test_pages_indexing_and_slices_read_the_same_items_as_a_list(
+    store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_id = _run(store)
     expected = [x for x in range(10) if x % 3]
     lazy = LazyResults(db_url, run_id, "maybe", page=2)  # 3 full pages and a short one
@@ -48,6 +51,9 @@ def test_pages_indexing_and_slices_read_the_same_items_as_a_list(store: Store, d
         assert lazy[1:6:2] == expected[1:6:2]
         assert lazy == expected and lazy != expected[:-1]
         assert 7 in lazy and 3 not in lazy
+        assert repr(lazy) == repr(expected)  # a short one prints as the list it stands for (a task's log reads right)
+        monkeypatch.setattr(xcom, "SHOWN", 2)
+        assert repr(lazy) == "LazyResults(task 'maybe', 6 results: [1, 2, 4] ...)"
         with pytest.raises(IndexError, match="out of range: task maybe has 6 results"):
             lazy[6]
     finally:
