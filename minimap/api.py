@@ -12,11 +12,13 @@ from minimap.exceptions import ClearError, DatabaseError, DefinitionError, Minim
 from minimap.rules.clearing import Instance
 from minimap.rules.newrun import initial_instances
 from minimap.service.cursors import CursorError
+from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
 from minimap.service.operations import (
     ClearPlan,
     ClearTarget,
     apply_clear,
     clear_command,
+    clear_lanes,
     clear_targets,
     default_slots,
     open_store,
@@ -91,6 +93,7 @@ __all__ = [
     "ClearPlan",
     "select_targets",
     "clear_targets",
+    "clear_lanes",
     "plan_clear",
     "apply_clear",
     "clear_command",
@@ -116,6 +119,8 @@ __all__ = [
     "try_log",
     "log_view",
     "list_workers",
+    "lanes",
+    "mapped_groups",
     # time schedules (minimap/service/schedules.py)
     "list_dags",
     "set_paused",
@@ -132,6 +137,9 @@ __all__ = [
     "LogChunk",
     "LogView",
     "WorkerInfo",
+    "Lane",
+    "LaneMatrix",
+    "lane_matrix_json",
     "RunRow",
     "InstanceRow",
     "TryRow",
@@ -172,3 +180,8 @@ def clear(
     if dry_run:
         return list(plan.instances)
     return list(apply_clear(store, plan).instances)
+
+
+def lanes(store: Store, run_id: str, group_id: str) -> LaneMatrix:
+    """A mapped task group's lanes in a run: map index x step, one state each (as `minimap tasks --group`)."""
+    return lane_matrix(store, run_id, group_id)

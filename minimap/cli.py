@@ -309,6 +309,7 @@ def resume(db_url: str | None, run_id: str | None, dag_id: str | None, workers: 
 @main.command()
 @which_run
 @click.option("--task", "task_id", help="The task (may be left out when one mapped task has the index).")
+@click.option("--group", "group_id", help="A mapped task group: re-run its lanes (--map-index, or --state failed).")
 @click.option(
     "--map-index",
     "map_indexes",
@@ -328,6 +329,7 @@ def clear(
     run_id: str | None,
     dag_id: str | None,
     task_id: str | None,
+    group_id: str | None,
     map_indexes: tuple[list[int], ...],
     states: tuple[str, ...],
     downstream_all: bool,
@@ -341,7 +343,12 @@ def clear(
     store = api.open_store(db_url)
     target = api.resolve_run(store, run_id, dag_id)
     only = [TIState(s) for s in states]
-    targets = api.select_targets(store, target.run_id, task_id, indexes, only)
+    if group_id is not None:
+        if task_id is not None:
+            raise ClearError("give --task or --group, not both (--group re-runs whole lanes)")
+        targets, only = api.clear_lanes(store, target.run_id, group_id, indexes, only)
+    else:
+        targets = api.select_targets(store, target.run_id, task_id, indexes, only)
     plan = api.plan_clear(store, target.run_id, targets, only or None, downstream_all)
     if not dry_run and not yes and plan.succeeded and not _confirm_rerun(list(plan.succeeded)):
         click.echo("nothing was reset", err=True)
@@ -427,6 +434,7 @@ def runs(db_url: str | None, dag_id: str | None, limit: int, as_json: bool) -> i
 @main.command()
 @which_run
 @click.option("--task", "task_id", help="Only this task.")
+@click.option("--group", "group_id", help="A mapped task group's lanes as a matrix: map index x task.")
 @state_option("Only these states.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, each with its tries.")
 @common
@@ -435,12 +443,15 @@ def tasks(
     run_id: str | None,
     dag_id: str | None,
     task_id: str | None,
+    group_id: str | None,
     states: tuple[str, ...],
     as_json: bool,
 ) -> int:
     """List every instance of a run: task, map_index, label, state, try, times, result."""
     store = api.open_store(db_url)
     target = service.resolve_run(store, run_id, dag_id)
+    if group_id is not None:
+        return _lanes(service.lane_matrix(store, target.run_id, group_id), states, as_json)
     found = service.instances(store, target.run_id, task_id, [TIState(s) for s in states] or None)
     tries = api.tries_by_instance(store, target.run_id, task_id)
     if as_json:
@@ -470,6 +481,34 @@ def tasks(
         if summary_.mapped and (task_id is None or summary_.task_id == task_id):
             size = f"[{summary_.total}]" if summary_.expanded else "[not expanded yet]"
             click.echo(f"{summary_.task_id} {size}: {_counts(summary_.counts)}")
+    for gid in service.mapped_groups(store, target.run_id) if task_id is None else []:
+        m = service.lane_matrix(store, target.run_id, gid)
+        click.echo(f"task group {gid} [{len(m.lanes)} lanes]: {m.describe()} (minimap tasks --group {gid})")
+    return EXIT_OK
+
+
+def _lanes(m: service.LaneMatrix, states: tuple[str, ...], as_json: bool) -> int:
+    """A mapped task group as a lane matrix; --state keeps the lanes with a step (or the lane) in it."""
+    kept = [lane for lane in m.lanes if not states or lane.state in states or set(states) & set(lane.states.values())]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    **service.lane_matrix_json(m),
+                    "lanes": service.lane_matrix_json(
+                        service.LaneMatrix(m.run_id, m.group_id, m.tasks, kept, m.max_active_lanes)
+                    )["lanes"],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    cap = f", max_active_lanes={m.max_active_lanes}" if m.max_active_lanes else ""
+    click.echo(f"task group {m.group_id} of run {m.run_id}: {len(m.lanes)} lanes{cap}: {m.describe()}", err=True)
+    steps = [t.removeprefix(m.group_id + ".") for t in m.tasks]
+    rows = [[str(lane.map_index), lane.label or "", lane.state] + [lane.states.get(t, TIState.SCHEDULED).value
+            for t in m.tasks] for lane in kept]  # fmt: skip
+    click.echo(_table(["map_index", "label", "lane", *steps], rows))
     return EXIT_OK
 
 

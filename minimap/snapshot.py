@@ -16,7 +16,8 @@ from minimap.exceptions import SnapshotError
 
 #: The format of the stored snapshot; a run stored with another version is refused, never misread.
 #: 2: expressions may index a result by key (`{"ref": t, "key": k}`); schedule fields stored.
-SNAPSHOT_VERSION = 2
+#: 3: task groups (`groups`, `TaskSpec.group`); expressions may name a lane's argument (`{"lane": name}`).
+SNAPSHOT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class TaskSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     expand: dict[str, Any] | None = None
     expand_kwargs: Any = None
+    group: str | None = None  # the mapped task group this task is a lane step of (plain groups: None)
 
     @property
     def mapped(self) -> bool:
@@ -70,6 +72,27 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class GroupSpec:
+    """A task group: plain (structure and ids only) or mapped (its tasks run in lanes, one per element)."""
+
+    group_id: str
+    tasks: tuple[str, ...] = ()  # every task inside, nested groups' too, in definition order
+    parent: str | None = None
+    mapped: bool = False
+    expand: dict[str, Any] | None = None  # name -> expression, as a task's (cross product)
+    expand_kwargs: Any = None  # an expression giving a list of dicts
+    max_active_lanes: int | None = None  # lanes in flight at once (started, not finished)
+    map_index_template: str | None = None
+
+    def refs(self) -> set[str]:
+        """Tasks whose results the lanes are made from."""
+        exprs = list((self.expand or {}).values())
+        if self.expand_kwargs is not None:
+            exprs.append(self.expand_kwargs)
+        return {ref for e in exprs for ref in _refs(e)}
+
+
+@dataclass(frozen=True)
 class DagSpec:
     """A DAG's structure, run-level limits and time schedule (acted on by `minimap scheduler`)."""
 
@@ -88,11 +111,17 @@ class DagSpec:
     paused_upon_creation: bool = False  # is_paused_upon_creation: `minimap scheduler` records it paused
     dagrun_timeout: float | None = None  # seconds
     tags: tuple[str, ...] = ()
+    groups: dict[str, GroupSpec] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The snapshot as plain JSON data, stored with each run (read back by `from_json`)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("tasks", "groups")}
         data["tags"] = list(self.tags)
+        data["groups"] = {
+            gid: {**{f.name: getattr(g, f.name) for f in dataclasses.fields(g) if f.name != "group_id"},
+                  "tasks": list(g.tasks)}
+            for gid, g in self.groups.items()
+        }  # fmt: skip
         tasks = {}
         for tid, t in self.tasks.items():
             tasks[tid] = {f.name: getattr(t, f.name) for f in dataclasses.fields(t) if f.name != "task_id"}
@@ -117,10 +146,24 @@ class DagSpec:
                 )
                 for tid, t in raw["tasks"].items()
             }
-            fields = {k: v for k, v in raw.items() if k not in ("version", "tasks")}
-            return cls(**{**fields, "tags": tuple(raw.get("tags") or ()), "tasks": tasks})
+            groups = {
+                gid: GroupSpec(group_id=gid, **{**g, "tasks": tuple(g["tasks"])})
+                for gid, g in (raw.get("groups") or {}).items()
+            }
+            fields = {k: v for k, v in raw.items() if k not in ("version", "tasks", "groups")}
+            return cls(**{**fields, "tags": tuple(raw.get("tags") or ()), "tasks": tasks, "groups": groups})
         except (TypeError, KeyError) as e:
             raise SnapshotError(f"the stored snapshot of DAG {raw.get('dag_id')!r} is not readable: {e}") from None
+
+    def lane_group(self, task_id: str) -> GroupSpec | None:
+        """The mapped group whose lanes `task_id` runs in, if any."""
+        gid = self.tasks[task_id].group
+        return self.groups[gid] if gid is not None else None
+
+    def in_lane(self, up: str, down: str) -> bool:
+        """Whether `down[i]` waits for `up[i]` only: both are steps of the same mapped group's lanes."""
+        g = self.tasks[down].group
+        return g is not None and self.tasks[up].group == g
 
     def leaves(self) -> list[str]:
         """Tasks nothing waits on: a run fails when one of them ends failed or upstream_failed."""

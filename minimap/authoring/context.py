@@ -69,6 +69,7 @@ class TaskInstanceInfo:
     xcom_reader: Callable[[str, list[int] | None], list[tuple[int, Any]]] | None = field(default=None, repr=False)
     known_tasks: frozenset[str] | None = None  # the DAG's task ids
     mapped_tasks: frozenset[str] | None = None  # those that are mapped (their pull is a list)
+    lane_tasks: frozenset[str] = frozenset()  # the steps of this task's mapped group (their pull: this lane's)
 
     def xcom_pull(
         self,

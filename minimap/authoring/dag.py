@@ -16,7 +16,7 @@ from minimap.authoring.xcomarg import XComArg, iter_xcomargs, literal, to_expr
 from minimap.defaults import MAX_MAP_LENGTH
 from minimap.exceptions import DefinitionError
 from minimap.rules.timetable import check_schedule, zone_name
-from minimap.snapshot import DagSpec, TaskSpec
+from minimap.snapshot import DagSpec, GroupSpec, TaskSpec
 
 
 class DagContext:
@@ -77,6 +77,7 @@ class DAG:
         self.warnings = _warnings(self, at)
         self.fileloc = at.rsplit(":", 1)[0]
         self.tasks: dict[str, Task] = {}
+        self.groups: dict[str, Any] = {}  # group_id -> TaskGroup, in definition order
         self.map_fns: list[Callable[[Any], Any]] = []
         if DagContext.collecting is not None:
             DagContext.collecting.append(self)
@@ -105,7 +106,20 @@ class DAG:
         return f"{name}__{n}"
 
     def add_task(self, task: Task) -> None:
+        if task.task_id in self.groups:
+            raise DefinitionError(f"{task.defined_at}: {task.task_id!r} is already the id of a task group")
         self.tasks[task.task_id] = task
+
+    def unique_group_id(self, group_id: str, at: str, numbered: bool) -> str:
+        """`group_id`, numbered (`g__1`...) when taken and `numbered`, as Airflow's add_suffix_on_collision."""
+        if group_id not in self.groups and group_id not in self.tasks:
+            return group_id
+        if not numbered:
+            raise DefinitionError(f"{at}: DAG {self.dag_id} already has a task group or task {group_id!r}")
+        n = 1
+        while f"{group_id}__{n}" in self.groups or f"{group_id}__{n}" in self.tasks:
+            n += 1
+        return f"{group_id}__{n}"
 
     def add_edge(self, up: Task, down: Task) -> None:
         if up.dag is not self or down.dag is not self:
@@ -160,6 +174,10 @@ class DAG:
             for value in sources:
                 for arg in iter_xcomargs(value):
                     found.update(x.task_id for x in arg.iter_tasks())
+        for g in self.groups.values():
+            for value in [*(g.expand_input or {}).values(), g.expand_kwargs_input]:
+                for arg in iter_xcomargs(value):
+                    found.update(x.task_id for x in arg.iter_tasks())
         return found
 
     def spec(self) -> DagSpec:
@@ -169,6 +187,10 @@ class DAG:
         tasks = {}
         for tid, t in self.tasks.items():
             what = f"an argument of task {tid}"
+            lanes = t.group.lane_group() if t.group is not None else None
+            settings = dict(t.settings)
+            if lanes is not None and settings.get("map_index_template") is None:
+                settings["map_index_template"] = lanes.map_index_template  # the group's template names the lanes
             tasks[tid] = TaskSpec(
                 task_id=tid,
                 upstream=tuple(sorted(t.upstream_ids)),
@@ -177,7 +199,8 @@ class DAG:
                 kwargs={k: to_expr(v, what) for k, v in t.op_kwargs.items()},
                 expand=None if t.expand_input is None else {k: to_expr(v, what) for k, v in t.expand_input.items()},
                 expand_kwargs=None if t.expand_kwargs_input is None else to_expr(t.expand_kwargs_input, what),
-                **t.settings,
+                group=lanes.group_id if lanes is not None else None,
+                **settings,
             )
         return DagSpec(
             dag_id=self.dag_id,
@@ -195,6 +218,7 @@ class DAG:
             paused_upon_creation=self.paused_upon_creation,
             dagrun_timeout=self.dagrun_timeout,
             tags=tuple(self.tags),
+            groups={gid: _group_spec(g) for gid, g in self.groups.items()},
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -207,6 +231,20 @@ class DAG:
         from minimap.authoring.dagtest import run_test
 
         return run_test(self, {**(run_conf or {}), **(conf or {})})
+
+
+def _group_spec(g: Any) -> GroupSpec:
+    what = f"an argument of task group {g.group_id}"
+    return GroupSpec(
+        group_id=g.group_id,
+        tasks=tuple(t.task_id for t in g.tasks),
+        parent=g.parent.group_id if g.parent is not None else None,
+        mapped=g.mapped,
+        expand=None if g.expand_input is None else {k: to_expr(v, what) for k, v in g.expand_input.items()},
+        expand_kwargs=None if g.expand_kwargs_input is None else to_expr(g.expand_kwargs_input, what),
+        max_active_lanes=g.max_active_lanes,
+        map_index_template=g.map_index_template,
+    )
 
 
 def _transformed(value: Any) -> Iterator[XComArg]:

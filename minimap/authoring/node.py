@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from minimap.authoring.ids import check_id
 from minimap.authoring.settings import task_settings
@@ -13,6 +13,7 @@ from minimap.exceptions import DefinitionError
 
 if TYPE_CHECKING:
     from minimap.authoring.dag import DAG
+    from minimap.authoring.taskgroup import TaskGroup
 
 #: How the task process runs an attempt: (keyword arguments, context) -> the result.
 Runner = Callable[[dict[str, Any], dict[str, Any]], Any]
@@ -35,6 +36,7 @@ class Task:
     templates_dict: dict[str, Any] | None = None
     upstream_ids: set[str] = field(default_factory=set)
     downstream_ids: set[str] = field(default_factory=set)
+    group: TaskGroup | None = None  # the innermost task group the task was defined in
 
     @property
     def mapped(self) -> bool:
@@ -60,7 +62,7 @@ class Task:
 
     def set_upstream(self, other: Any) -> None:
         """Make this task wait for `other`."""
-        for t in tasks_of(other):
+        for t in tasks_of(other, upstream=True):
             self.dag.add_edge(t, self)
 
     def __rshift__(self, other: Any) -> Any:
@@ -89,17 +91,31 @@ class Task:
         return values
 
 
-def tasks_of(other: Any) -> list[Task]:
-    """The tasks `other` stands for: a task, an operator, an output, or a list of them."""
+class GroupContext:
+    """The task groups that `with` blocks (or `@task_group` calls) have opened, innermost last."""
+
+    _stack: ClassVar[list[TaskGroup]] = []
+
+    @classmethod
+    def current(cls) -> TaskGroup | None:
+        return cls._stack[-1] if cls._stack else None
+
+
+def tasks_of(other: Any, upstream: bool = False) -> list[Task]:
+    """The tasks `other` stands for: a task, an operator, an output, a task group (its first tasks, or its
+    last ones when it is `upstream`), or a list of them."""
     if isinstance(other, Task):
         return [other]
+    edge = getattr(other, "edge_tasks", None)
+    if edge is not None:
+        return list(edge(upstream))
     node = getattr(other, "node", None)
     if isinstance(node, Task):
         return [node]
     if isinstance(other, XComArg):
         return list(other.iter_tasks())
     if isinstance(other, (list, tuple, set)):
-        return [t for o in other for t in tasks_of(o)]
+        return [t for o in other for t in tasks_of(o, upstream)]
     raise DefinitionError(f"cannot set a dependency on {type(other).__name__}; use a task or its output")
 
 
@@ -125,7 +141,13 @@ def add_task(
     **more: Any,
 ) -> Task:
     """Add a task named `name` (numbered if taken) to `dag`, with edges from the outputs it consumes."""
-    given = {**dag.default_args, **keywords}
+    group = GroupContext.current()
+    if group is not None and group.dag is dag:
+        name = group.child_id(name)
+        group.check_task(name, at, more)
+    else:
+        group = None
+    given = {**dag.default_args, **(group.all_default_args() if group else {}), **keywords}
     try:
         settings = task_settings(given)
     except DefinitionError as e:
@@ -142,9 +164,15 @@ def add_task(
         params=dict(given.get("params") or {}),
         do_xcom_push=bool(given.get("do_xcom_push", True)),
         templates_dict=given.get("templates_dict"),
+        group=group,
         **more,
     )  # fmt: skip
+    from minimap.authoring.taskgroup import check_lane_args
+
+    check_lane_args(task)
     dag.add_task(task)
+    if group is not None:
+        group.add(task)
     for value in task.arguments():
         for arg in iter_xcomargs(value):
             for up in arg.iter_tasks():

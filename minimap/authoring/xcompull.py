@@ -28,6 +28,8 @@ def pull(
         raise MinimapError("ti.xcom_pull() needs task_ids: name the task whose result you want")
     if ti.xcom_reader is None:
         raise MinimapError("ti.xcom_pull() works only inside a task run by a minimap worker")
+    if isinstance(task_ids, str) and map_indexes is None and task_ids in ti.lane_tasks:
+        map_indexes = ti.map_index  # a step of the same mapped group: this lane's value, as Airflow
     if not isinstance(task_ids, str):
         return [v for t in task_ids for v in _values(ti, t, key, _as_list(map_indexes), default)]
     if isinstance(map_indexes, int):

@@ -174,6 +174,11 @@ def _check_outputs(job: Job, value: Any) -> None:
             )
 
 
+def _indexed(task: Any) -> bool:
+    """Whether a task's results are pulled as a list: mapped, or a step of a mapped group's lanes."""
+    return bool(task.mapped or (task.group is not None and task.group.lane_group() is not None))
+
+
 def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     """Load the DAG, fill in the context and `kwargs` (the label needs them, even if the attempt fails),
     and run the attempt: its return value."""
@@ -183,9 +188,11 @@ def _run_task(job: Job, context: dict[str, Any], kwargs: dict[str, Any]) -> Any:
 
     dag = load_dag(job.dag_file, job.dag_id, announce=False)
     task = dag.get_task(job.task_id)
+    lanes = task.group.lane_group() if task.group is not None else None
     ti = TaskInstanceInfo(
         job.dag_id, job.task_id, job.run_id, job.map_index, job.try_number, _reader(job),
-        known_tasks=frozenset(dag.tasks), mapped_tasks=frozenset(t for t, v in dag.tasks.items() if v.mapped),
+        known_tasks=frozenset(dag.tasks), mapped_tasks=frozenset(t for t, v in dag.tasks.items() if _indexed(v)),
+        lane_tasks=frozenset(t.task_id for t in lanes.tasks) if lanes is not None else frozenset(),
     )  # fmt: skip
     context.update(build_context(dag, task, ti, job.conf, job.logical_date, job.data_interval, job.run_type))
     context["failed_map_indexes"] = _failed_upstream(job, dag, task)
@@ -240,7 +247,9 @@ def execute(job: Job) -> Outcome:
         reset_context(token)
         root.removeHandler(handler)
         root.setLevel(old_level)
-    label = _render_label(job.map_index_template, {**kwargs, **context})
+    from minimap.rules.expansion import lane_of
+
+    label = _render_label(job.map_index_template, {**lane_of(job.args), **kwargs, **context})
     log, truncated = capture.text()
     return Outcome(kind, result, label, error_type, error_message, log, truncated)
 

@@ -1,5 +1,8 @@
 """What a clear resets (pure): the named instances, plus every downstream instance that has not
-succeeded, so the run can finish -- and never an instance that succeeded, unless asked."""
+succeeded, so the run can finish -- and never an instance that succeeded, unless asked.
+
+Downstream follows lanes: from lane i of a mapped task group, the group's next steps are reset in lane i
+only; a task outside the group (a consumer of every lane) is reset whole, and from there on everything is."""
 
 from __future__ import annotations
 
@@ -37,14 +40,44 @@ def resolve_task(spec: DagSpec, instances: Iterable[Instance], map_indexes: Sequ
     by_task: dict[str, set[int]] = {}
     for i in instances:
         by_task.setdefault(i.task_id, set()).add(i.map_index)
-    fits = [t for t, idx in by_task.items() if spec.tasks[t].mapped and set(map_indexes) <= idx]
+    fits = [t for t, idx in by_task.items() if _indexed(spec, t) and set(map_indexes) <= idx]
     if len(fits) == 1:
         return fits[0]
     wanted = ", ".join(map(str, map_indexes))
     if not fits:
-        mapped = [f"{t} has {describe_indexes(sorted(i))}" for t, i in by_task.items() if spec.tasks[t].mapped]
+        mapped = [f"{t} has {describe_indexes(sorted(i))}" for t, i in by_task.items() if _indexed(spec, t)]
         raise NotFoundError(f"no mapped task has map index {wanted}" + (f" ({'; '.join(mapped)})" if mapped else ""))
-    raise ClearError(f"map index {wanted} exists in several tasks ({', '.join(fits)}): choose one with --task")
+    lanes = sorted({g for t in fits if (g := spec.tasks[t].group) is not None})
+    hint = f", or a lane with --group {lanes[0]}" if lanes else ""
+    raise ClearError(f"map index {wanted} exists in several tasks ({', '.join(fits)}): choose one with --task{hint}")
+
+
+def _indexed(spec: DagSpec, task_id: str) -> bool:
+    """Whether the task has map indexes: mapped, or a step of a mapped group's lanes."""
+    t = spec.tasks[task_id]
+    return t.mapped or t.group is not None
+
+
+#: What a lane's clear (`--group` without `--state`) resets: the steps of the lane that did not succeed.
+LANE_RERUN = (TIState.FAILED, TIState.UPSTREAM_FAILED, TIState.SKIPPED, TIState.UP_FOR_RETRY)
+
+
+def group_targets(
+    spec: DagSpec, group_id: str, map_indexes: Sequence[int], only_states: Sequence[TIState] | None
+) -> tuple[list[Target], list[TIState]]:
+    """A clear of lanes of a mapped group: (targets, states to clear). Lanes `map_indexes` (all lanes when
+    none is given, then `only_states` picks them) are re-run from their first step that did not succeed."""
+    group = spec.groups.get(group_id)
+    if group is None or not group.mapped:
+        mapped = [g for g, s in spec.groups.items() if s.mapped]
+        known = f"its mapped task groups are {', '.join(mapped)}" if mapped else "it has no mapped task group"
+        raise NotFoundError(f"no mapped task group {group_id!r} in DAG {spec.dag_id}; {known}")
+    if not map_indexes and not only_states:
+        raise ClearError(
+            f"say which lanes of {group_id} to clear: --map-index N, or --state failed for every failed lane"
+        )
+    targets: list[Target] = [(t, i) for i in map_indexes for t in group.tasks] or [(t, None) for t in group.tasks]
+    return targets, list(only_states or LANE_RERUN)
 
 
 def plan(
@@ -85,12 +118,11 @@ def plan(
             if i.state is TIState.SKIPPED and i.try_number == 0:
                 chosen[i.task_id, i.map_index] = i
     rerun = spec.downstream_closure(tolerant)
-    for task_id in spec.downstream_closure({t for t, _ in chosen}):
-        for i in by_task.get(task_id, {}).values():
-            if i.state in (TIState.SCHEDULED, TIState.RUNNING, TIState.QUEUED):
-                continue  # already waiting, or will finish and be judged again
-            if downstream_all or i.state is not TIState.SUCCESS or task_id in rerun:
-                chosen[i.task_id, i.map_index] = i
+    for i in _downstream(spec, by_task, list(chosen)):
+        if i.state in (TIState.SCHEDULED, TIState.RUNNING, TIState.QUEUED):
+            continue  # already waiting, or will finish and be judged again
+        if downstream_all or i.state is not TIState.SUCCESS or i.task_id in rerun:
+            chosen.setdefault((i.task_id, i.map_index), i)
     order = {t: n for n, t in enumerate(spec.tasks)}
     return sorted(chosen.values(), key=lambda i: (order[i.task_id], i.map_index))
 
@@ -108,6 +140,28 @@ def expected_reruns(spec: DagSpec, reset: Sequence[Instance]) -> set[tuple[str, 
     to ask the user about: clearing that failure means exactly this)."""
     rerun = spec.downstream_closure(_tolerated_failures(spec, reset))
     return {(i.task_id, i.map_index) for i in reset if i.state is TIState.SUCCESS and i.task_id in rerun}
+
+
+def _downstream(
+    spec: DagSpec, by_task: dict[str, dict[int, Instance]], start: Sequence[tuple[str, int]]
+) -> list[Instance]:
+    """Every instance downstream of `start`: within a mapped group's lanes, the same lane only."""
+    seen: set[tuple[str, int | None]] = set()
+    found: dict[tuple[str, int], Instance] = {}
+    todo: list[tuple[str, int | None]] = list(start)
+    while todo:
+        task_id, index = todo.pop()
+        for down in spec.tasks[task_id].downstream:
+            lane = index if index is not None and index >= 0 and spec.in_lane(task_id, down) else None
+            if (down, lane) in seen or (down, None) in seen:
+                continue
+            seen.add((down, lane))
+            have = by_task.get(down, {})
+            picked = [have[lane]] if lane is not None and lane in have else list(have.values())
+            for i in picked:
+                found[i.task_id, i.map_index] = i
+            todo.append((down, lane))
+    return list(found.values())
 
 
 @dataclass(frozen=True)

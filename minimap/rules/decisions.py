@@ -1,7 +1,8 @@
 """The scheduler's decisions as a pure function: a DAG's structure + per-task counts -> actions.
 
 Decisions are made per task, not per instance: every instance of a task has the same upstream (every
-mapped instance of an upstream task counts as one upstream), so one verdict covers them all.
+mapped instance of an upstream task counts as one upstream), so one verdict covers them all. The tasks of
+a mapped task group are the exception: they are decided lane by lane (see `minimap.rules.lanes`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from minimap.rules import tolerance
+from minimap.rules.lanes import ExpandGroup, SettleGroup, group_actions, outside_counts
 from minimap.rules.tolerance import Standing, as_upstream, standing
 from minimap.rules.triggerrules import UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec
@@ -47,7 +49,7 @@ class FinishRun:
     state: RunState
 
 
-Action = Prepare | Settle | Abandon | FinishRun
+Action = Prepare | Settle | Abandon | FinishRun | ExpandGroup | SettleGroup
 Counts = Mapping[str, Mapping[TIState, int]]  # task_id -> state -> number of instances
 
 
@@ -75,10 +77,13 @@ def run_outcome(spec: DagSpec, counts: Counts) -> RunState | None:
     return RunState.SUCCESS
 
 
-def decide(spec: DagSpec, counts: Counts) -> list[Action]:
-    """What to do now for a run whose instances stand as `counts`."""
-    actions: list[Action] = []
+def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset()) -> list[Action]:
+    """What to do now for a run whose instances stand as `counts`; `unexpanded`: mapped task groups whose
+    lanes are not made yet (their tasks' lanes are decided by `lanes.lane_actions`)."""
+    actions: list[Action] = list(group_actions(spec, counts, sorted(unexpanded)))
     for tid, task in spec.tasks.items():
+        if task.group is not None:
+            continue  # decided lane by lane (lanes.lane_actions)
         c = counts.get(tid, {})
         waiting = c.get(TIState.SCHEDULED) or c.get(TIState.QUEUED) or c.get(TIState.UP_FOR_RETRY)
         if waiting and standing(task, c) is Standing.EXCEEDED:
@@ -86,12 +91,15 @@ def decide(spec: DagSpec, counts: Counts) -> list[Action]:
             continue
         if not c.get(TIState.SCHEDULED):
             continue
-        verdict = evaluate(task.trigger_rule, upstream_counts(spec, counts, tid))
+        upstream = outside_counts(spec, counts, tid)
+        if upstream is None:
+            continue  # a group it waits on still has lanes under way
+        verdict = evaluate(task.trigger_rule, upstream)
         if verdict is Verdict.RUN:
             actions.append(Prepare(tid))
         elif verdict is not Verdict.WAIT:
             actions.append(Settle(tid, TIState(verdict.value)))
-    if not actions:
+    if not actions and not unexpanded:
         outcome = run_outcome(spec, counts)
         if outcome is not None:
             actions.append(FinishRun(outcome))

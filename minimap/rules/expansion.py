@@ -8,9 +8,11 @@ An expression (made by `minimap.authoring.xcomarg.to_expr`) is one of:
   {"zip": [expr...], "fill"?: value}  tuples of i-th elements
   {"concat": [expr...]}               sequences chained
   {"list": [expr...]}, {"dict": {k: expr}}  containers holding references
+  {"lane": name, "default"?: value}   an argument of a mapped task group's function: this lane's value
 
-Stored arguments are JSON: {"kw": {...}, "fx": [[path, [fn_id...]], ...], "merge"?: {...}}; `fx` lists
-where a deferred `.map` function must be applied (innermost first) before the call.
+Stored arguments are JSON: {"kw": {...}, "fx": [[path, [fn_id...]], ...], "merge"?: {...}, "lane"?: {...}};
+`fx` lists where a deferred `.map` function must be applied (innermost first) before the call, and `lane`
+holds the lane's arguments of an instance in a mapped task group (its label is rendered from them).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from minimap.snapshot import TaskSpec
 
 MISSING: Any = object()  # an upstream that did not succeed has no result
+LANE = " lane"  # the key under which `evaluate` finds the lane's arguments (no task id has a space)
 
 
 class ExpansionError(Exception):
@@ -58,6 +61,13 @@ def evaluate(expr: Mapping[str, Any], values: Mapping[str, Any], strict: bool) -
                 raise ExpansionError(f"upstream task {expr['ref']} has no result (it did not succeed)")
             return None
         return value if "key" not in expr else _key(value, expr["ref"], expr["key"])
+    if "lane" in expr:
+        lane = values.get(LANE) or {}
+        if expr["lane"] in lane:
+            return lane[expr["lane"]]
+        if "default" in expr:
+            return expr["default"]
+        raise ExpansionError(f"the lane has no argument {expr['lane']!r} (its expand_kwargs() dict lacks it)")
     if "map" in expr:
         src = _as_sequence(evaluate(expr["src"], values, strict), "the input of .map()")
         fn = int(expr["map"])
@@ -124,7 +134,34 @@ def _plain(value: Any, path: list[Any], fx: list[list[Any]]) -> Any:
     return value
 
 
-def encode_args(kwargs: Mapping[str, Any]) -> str:
+def lanes(expand_input: Mapping[str, Any] | None, expand_kwargs: Any, values: Mapping[str, Any]) -> list[Any]:
+    """The arguments of each lane of a mapped task group, in map_index order (as a mapped task's)."""
+    if expand_kwargs is not None:
+        rows = _as_sequence(evaluate(expand_kwargs, values, strict=True), "the input of expand_kwargs()")
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ExpansionError(f"expand_kwargs() element {i} is a {type(row).__name__}, not a dict")
+    else:
+        assert expand_input is not None
+        names = list(expand_input)
+        seqs = [
+            _as_sequence(evaluate(expand_input[n], values, strict=True), f"the input of expand({n}=...)") for n in names
+        ]
+        rows = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*seqs)]
+    if any(isinstance(v, Deferred) for row in rows for v in [row, *row.values()]):
+        raise ExpansionError("a task group cannot be mapped over the output of .map() yet: map inside the group")
+    return rows
+
+
+def lane_of(text: str | None) -> dict[str, Any]:
+    """The lane arguments stored with an instance of a mapped task group ({} for any other instance)."""
+    if not text:
+        return {}
+    lane = json.loads(text).get("lane")
+    return lane if isinstance(lane, dict) else {}
+
+
+def encode_args(kwargs: Mapping[str, Any], lane: Mapping[str, Any] | None = None) -> str:
     """Resolved keyword arguments as the JSON text stored on the instance."""
     merge = kwargs.get("")
     fx: list[list[Any]] = []
@@ -134,6 +171,8 @@ def encode_args(kwargs: Mapping[str, Any]) -> str:
     if merge is not None:
         mfx: list[list[Any]] = []
         doc["merge"] = {"v": _plain(merge, [], mfx), "fx": mfx}
+    if lane is not None:
+        doc["lane"] = dict(lane)
     return json.dumps(doc, separators=(",", ":"))
 
 

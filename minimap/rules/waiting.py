@@ -84,6 +84,11 @@ def _upstream(f: WaitFacts) -> str:
     if task.mapped and f.map_index == -1:
         return "upstream finished: waiting for a scheduler to expand it"
     rule = f" (trigger rule {task.trigger_rule})" if task.trigger_rule != "all_success" else ""
+    group = f.spec.groups.get(task.group) if task.group is not None else None
+    if group is not None and f.map_index < 0:
+        return f"waiting for task group {group.group_id} to be expanded into lanes"
+    if group is not None and group.max_active_lanes is not None:
+        rule += f"; a new lane starts only while fewer than max_active_lanes={group.max_active_lanes} are in flight"
     return f"upstream finished: waiting for a scheduler to decide{rule}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from minimap.service.cursors import CursorError
+from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
 from minimap.service.reads import (
     MAX_LIMIT,
     get_run,
@@ -42,6 +43,8 @@ __all__ = [
     "MAX_LIMIT",
     "CursorError",
     "InstanceDetail",
+    "Lane",
+    "LaneMatrix",
     "LogChunk",
     "LogView",
     "Page",
@@ -53,12 +56,15 @@ __all__ = [
     "instance_detail",
     "instance_json",
     "instances",
+    "lane_matrix",
+    "lane_matrix_json",
     "latest_run",
     "latest_try",
     "list_instances",
     "list_runs",
     "list_workers",
     "log_view",
+    "mapped_groups",
     "preview_clear",
     "recent_runs",
     "resolve_run",

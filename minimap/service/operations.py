@@ -160,6 +160,15 @@ def select_targets(
     return clear_targets(store, run_id, task_id, map_indexes)
 
 
+def clear_lanes(
+    store: Store, run_id: str, group_id: str, map_indexes: Sequence[int], only_states: Sequence[TIState] | None = None
+) -> tuple[list[ClearTarget], list[TIState]]:
+    """Targets and states for a clear that re-runs lanes of a mapped task group from their first step that did
+    not succeed: lanes `map_indexes`, or with `only_states` (e.g. failed) every lane that has one."""
+    targets, states = clearing.group_targets(store.spec(run_id), group_id, map_indexes, only_states)
+    return [t if i is None else (t, i) for t, i in targets], states
+
+
 def clear_targets(store: Store, run_id: str, task_id: str | None, map_indexes: Sequence[int]) -> list[ClearTarget]:
     """--task/--map-index as clear targets; without --task, the one mapped task having those indexes."""
     if task_id is None:

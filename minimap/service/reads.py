@@ -349,6 +349,10 @@ def _why_waiting(store: Store, run: RunRow, spec: DagSpec, found: inspect_sql.In
         upstream = spec.tasks[row.task_id].upstream
         stats = reads_sql.task_stats(store, run.run_id, upstream)
         extra["upstream"] = {u: stats[u].counts for u in upstream if u in stats}
+        for u in upstream:  # a step of a mapped group waits for its own lane's upstream only
+            if spec.in_lane(u, row.task_id):
+                mine = store.instances(run.run_id, u, map_indexes=[row.map_index])
+                extra["upstream"][u] = {i.state.value: 1 for i in mine}
     elif row.state is TIState.RUNNING:
         w = inspect_sql.worker_row(store, found.worker_id) if found.worker_id else None
         extra.update(worker_id=found.worker_id, worker_heartbeat_at=w.heartbeat_at if w is not None else None)

@@ -18,6 +18,7 @@ from minimap.rules.expansion import MISSING
 from minimap.rules.mapping import Existing, ExpansionPlan
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
+from minimap.store.lanes import aligned_results
 from minimap.store.rows import InstanceRow, TryRow, decode, utcnow
 from minimap.store.runs import INSERT_BATCH
 from minimap.store.tables import task_instance, task_try
@@ -139,7 +140,9 @@ def results(conn: Connection, run_id: str, spec: DagSpec, task_ids: Iterable[str
     values: dict[str, Any] = {}
     for tid in task_ids:
         key = {"k_run_id": run_id, "k_task_id": tid}
-        if spec.tasks[tid].mapped:
+        if spec.tasks[tid].group is not None:  # a group's lanes: aligned, None where a lane did not succeed
+            values[tid] = aligned_results(conn, run_id, tid)
+        elif spec.tasks[tid].mapped:
             values[tid] = [json.loads(r.result) for r in conn.execute(MAPPED_RESULTS, key)]
         else:
             row = conn.execute(RESULT, key).first()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from minimap import api
+from minimap.snapshot import SNAPSHOT_VERSION
 from minimap.states import TIState
 from minimap.store.storage import Store
 from tests.acceptance.test_cli import one_line_error
@@ -131,7 +132,8 @@ def test_a_run_stored_with_another_snapshot_version_is_refused(db_url: str) -> N
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert (
-        len(errors) == 1 and "stored by another minimap (snapshot format 1, this minimap reads format 2)" in errors[0]
+        len(errors) == 1
+        and f"stored by another minimap (snapshot format 1, this minimap reads format {SNAPSHOT_VERSION})" in errors[0]
     )
 
 

@@ -24,6 +24,7 @@ from tests.acceptance.test_daemons import Processes, finished, wait_for
 from tests.conftest import DAGS, ROOT, ledger, minimap_cli
 
 KILLS = str(DAGS / "kills_worker.py")
+pytestmark = pytest.mark.slow  # each kills and restarts minimap processes several times
 
 
 @pytest.fixture

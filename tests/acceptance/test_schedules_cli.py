@@ -211,3 +211,10 @@ def test_backfill_runs_a_past_range_and_reuses_what_exists(db_url: str, store: S
     bad = minimap_cli("backfill", str(path), "--start", "yesterday", "--end", "2026-11-30", db_url=db_url)
     assert bad.returncode == 2 and "--start 'yesterday' is not a date" in bad.stderr
     assert api.open_store(db_url).runs(dag_id="m") == []
+
+
+def test_a_dags_path_that_does_not_exist_is_one_line_and_exit_2(db_url: str, tmp_path: Path) -> None:
+    proc = minimap_cli("scheduler", "--dags", str(tmp_path / "nope"), db_url=db_url)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: Invalid value for --dags: no such file or folder: ")
+    assert len(proc.stderr.splitlines()) == 1
