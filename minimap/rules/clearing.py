@@ -7,7 +7,7 @@ only; a task outside the group (a consumer of every lane) is reset whole, and fr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from minimap.exceptions import ClearError, NotFoundError
 from minimap.snapshot import DagSpec
@@ -19,7 +19,7 @@ class Instance:
     task_id: str
     map_index: int
     state: TIState
-    try_number: int = 1  # 0: it never started
+    try_number: int = field(default=1, compare=False)  # 0: it never started (not part of which instance it is)
 
 
 Target = tuple[str, int | None]  # (task_id, map_index); None: every index of the task
