@@ -10,9 +10,9 @@ from sqlalchemy import select
 from minimap import api
 from minimap.exceptions import DatabaseError
 from minimap.states import TIState
+from minimap.store import xcom
 from minimap.store.storage import Store
 from minimap.store.tables import task_instance as ti
-from minimap.store import xcom
 from minimap.store.xcom import LazyResults
 from tests.conftest import DAGS
 
