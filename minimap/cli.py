@@ -18,7 +18,7 @@ import click
 
 from minimap import api, defaults, service
 from minimap.api import RunRow, Store
-from minimap.exceptions import ClearError, MinimapError
+from minimap.exceptions import ClearError, ConfigError, MinimapError
 from minimap.execution.progress import Progress, summary
 from minimap.service.records import duration, iso
 from minimap.states import RunState, TIState
@@ -605,10 +605,18 @@ def worker(db_url: str | None, concurrency: int, grace_period: float) -> int:
 @common
 def ui(db_url: str | None, host: str, port: int, with_workers: bool, concurrency: int) -> int:
     """Serve the web page: runs, tasks, every mapped instance, clear with a preview (pip install 'minimap[ui]')."""
-    from minimap.ui.serve import serve
+    try:
+        from minimap.ui.serve import serve
 
-    serve(db_url, host, port, with_workers, concurrency)
+        serve(db_url, host, port, with_workers, concurrency)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in UI_PACKAGES:
+            raise
+        raise ConfigError(f"the web page needs {e.name}, which is not installed: pip install 'minimap[ui]'") from None
     return EXIT_OK
+
+
+UI_PACKAGES = frozenset({"starlette", "uvicorn", "anyio", "h11"})  # what the `ui` extra brings
 
 
 @main.group()

@@ -154,3 +154,18 @@ def test_a_reader_that_stops_early_is_not_an_error(db_url: str, flags: Path) -> 
     )
     assert proc.stdout.splitlines() == ["exit=141"]
     assert "error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_page_without_its_extra_is_one_line_naming_it(db_url: str) -> None:
+    """`minimap ui` where `pip install minimap` left out the `ui` extra (starlette cannot be imported)."""
+    hide = "import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None; "
+    proc = subprocess.run(
+        [sys.executable, "-c", hide + "from minimap.cli import main; main(['ui'], prog_name='minimap')"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MINIMAP_DATABASE_URL": db_url},
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "which is not installed: pip install 'minimap[ui]'" in one_line_error(proc)
