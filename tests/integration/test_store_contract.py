@@ -182,6 +182,27 @@ def test_a_report_from_a_worker_whose_lease_was_taken_over_is_ignored(
     assert [t.state for t in store.tries(run_id, "work", claimed.map_index)] == [TIState.FAILED, TIState.SUCCESS]
 
 
+def test_a_batch_records_what_the_worker_holds_once_and_ignores_the_rest(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = _queued_wide_run(store)
+    me, other = _worker(store, HERE, 4301, "me"), _worker(store, HERE, 4302, "other")
+    mine = _claim(store, me, run_id, want=3)
+    (theirs,) = _claim(store, other, run_id)
+    ends = [Completion(c, TIState.SUCCESS, utcnow(), result=str(c.map_index)) for c in mine]
+    stray = Completion(theirs, TIState.SUCCESS, utcnow(), result="x")  # not this worker's attempt
+    with caplog.at_level(logging.WARNING, logger="minimap.store.completions"):
+        assert store.complete(me, [*ends, ends[0], stray]) == 3  # one twice in the batch, one not held
+        assert store.complete(me, ends) == 0  # the same reports again: already recorded
+    assert f"work[{theirs.map_index}] try 1 ended success on worker {me}" in caplog.text
+    for c in mine:
+        (now,) = store.instances(run_id, "work", map_indexes=[c.map_index])
+        assert (now.state, now.result) == (TIState.SUCCESS, c.map_index)  # the result is stored as JSON
+        assert [t.state for t in store.tries(run_id, "work", c.map_index)] == [TIState.SUCCESS]
+    (still,) = store.instances(run_id, "work", map_indexes=[theirs.map_index])
+    assert still.state is TIState.RUNNING and store.tries(run_id, "work", theirs.map_index) == []
+
+
 def test_a_lost_attempt_is_queued_again_with_its_try_given_back_until_three_in_a_row_fail_it(store: Store) -> None:
     run_id = _queued_wide_run(store)
     base = store.instances(run_id, "work", map_indexes=[0])[0].max_tries
