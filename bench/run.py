@@ -192,8 +192,26 @@ def latency(backend: str, repeats: int) -> None:
     figure("latency", backend, "12 x 0.2 s at cap 3: makespan (ideal 0.8 s)", statistics.median(makespans), "s")
 
 
+@contextmanager
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def scale_out(workers: int, n: int) -> None:
-    with database("postgres") as url:
+    # Each worker brings 16 slots: the run's cap and parallelism are raised to 16 per worker, so that adding a
+    # worker adds slots (under the default cap of 16, four workers would split the same 16 slots four ways).
+    caps = {"BENCH_MAX_ACTIVE_TASKS": str(16 * workers), "MINIMAP_PARALLELISM": str(max(32, 16 * workers))}
+    with database("postgres") as url, patched_env(caps):
         store = api.open_store(url)
         run_id = api.trigger_file(store, "bench/fanout.py", conf={"n": n}).run_id
         env = {**os.environ, "MINIMAP_DATABASE_URL": url, "MINIMAP_POLL_INTERVAL": "0.05"}
