@@ -97,10 +97,12 @@ def claim(
     parallelism: int,
     run_id: str | None,
     slots: tuple[list[Slot], list[Slot], dict[str, int]] | None = None,
+    commit: bool = False,
 ) -> list[Claimed]:
     """Up to `want` ready instances (of `run_id` if given) claimed for `worker_id`, no cap exceeded.
 
-    `slots`: running, ready and pools, already read under the claim lock (the pipelined exchange, Postgres)."""
+    `slots`: running, ready and pools, already read under the claim lock (the pipelined exchange, Postgres).
+    `commit`: the claim is the transaction's last statement; on Postgres commit it in the claims' round trip."""
     if is_postgres and slots is None:
         conn.execute(CLAIM_LOCK, {"k": CLAIM_LOCK_KEY})
     # Read the clock only once the lock is held: a freed slot was committed before this point, so a
@@ -119,7 +121,7 @@ def claim(
     by_task = groupby(chosen, key=lambda s: (s.run_id, s.task_id))
     groups = [(rid, tid, [s.map_index for s in group]) for (rid, tid), group in by_task]
     if is_postgres:  # one round trip for every (run, task) group
-        rows = pipelined.claim(conn, groups, now, worker_id, hostname, pid)
+        rows = pipelined.claim(conn, groups, now, worker_id, hostname, pid, commit=commit) if groups else []
     else:
         rows = [
             list(conn.execute(CLAIM, {"k_run_id": rid, "k_task_id": tid, "k_indexes": indexes, "v_now": now,

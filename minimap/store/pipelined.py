@@ -83,9 +83,18 @@ def record_lock_read(
 
 
 def claim(
-    conn: Connection, groups: list[tuple[str, str, list[int]]], now: datetime, worker_id: str, hostname: str, pid: int
+    conn: Connection,
+    groups: list[tuple[str, str, list[int]]],
+    now: datetime,
+    worker_id: str,
+    hostname: str,
+    pid: int,
+    commit: bool = False,
 ) -> list[list[tuple[int, int, int, str | None]]]:
-    """Round trip 2: claim the chosen map indexes of each (run, task); per group, (map_index, try, max_tries, args)."""
+    """Round trip 2: claim the chosen map indexes of each (run, task); per group, (map_index, try, max_tries, args).
+
+    `commit`: end the transaction in the same round trip (the claim lock is released as soon as the claims are
+    made); the caller's COMMIT then finds no transaction and sends nothing."""
     raw = conn.connection.driver_connection
     assert raw is not None
     base = {"now": naive(now), "hostname": hostname, "pid": pid, "worker_id": worker_id}
@@ -94,5 +103,7 @@ def claim(
             raw.execute(CLAIM, {**base, "run_id": rid, "task_id": tid, "indexes": indexes})
             for rid, tid, indexes in groups
         ]
+        if commit:
+            raw.execute("COMMIT")
     with driver_errors(conn, CLAIM):
         return [c.fetchall() for c in cursors]

@@ -173,15 +173,18 @@ class Store:
                 slots = claims.parse_slots(rows)
             else:
                 recorded = completions.record(conn, self.is_postgres, worker_id, done) if done else 0
+            if notify and recorded:
+                wakeups.notify(conn, notify)  # sent when this transaction commits
+            # Last in the transaction: on Postgres the claims' round trip carries the COMMIT, so the claim lock is
+            # held for one round trip after the read, not two (the COMMIT below then has nothing left to do).
             claimed = (
                 claims.claim(
-                    conn, self.specs, self.is_postgres, worker_id, hostname, pid, want, parallelism, run_id, slots
+                    conn, self.specs, self.is_postgres, worker_id, hostname, pid, want, parallelism, run_id, slots,
+                    commit=True,
                 )
                 if want > 0
                 else []
-            )
-            if notify and recorded:
-                wakeups.notify(conn, notify)
+            )  # fmt: skip
         self.recorded += recorded
         return recorded, claimed
 
