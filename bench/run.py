@@ -153,43 +153,67 @@ def fanout(backend: str, n: int) -> None:
     figure(key, backend, "peak PSS, all minimap processes (MB)", pss / 1e6, "MB")
 
 
-def latency(backend: str, repeats: int) -> None:
+@contextmanager
+def daemons(url: str, env_extra: dict[str, str]) -> Iterator[None]:
+    """A `minimap scheduler` and a `minimap worker` on `url` (default poll interval) for the block's duration."""
+    env = {**os.environ, "MINIMAP_DATABASE_URL": url, **env_extra}
+    start = [sys.executable, "-m", "minimap"]
+    procs = [subprocess.Popen([*start, role], env=env, stderr=subprocess.DEVNULL) for role in ("scheduler", "worker")]
+    try:
+        time.sleep(2.0)  # both started, listening and idle
+        yield
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+
+
+def to_end(store: Store, run_id: str, by_daemons: bool) -> None:
+    """Run `run_id` to its end: here (as `minimap run` does) or by watching daemons finish it."""
+    if not by_daemons:
+        api.run_to_end(store, run_id)
+        return
+    while store.run(run_id).state.value not in ("success", "failed"):
+        time.sleep(0.05)
+
+
+def latency(backend: str, repeats: int, mode: str = "run") -> None:
+    """Hand-off and freed-slot latency under `minimap run` (mode "run"), or under a scheduler and a worker daemon
+    with LISTEN/NOTIFY ("daemons") or polling alone ("daemons-poll", MINIMAP_NOTIFY=0)."""
     handoffs: list[float] = []
     gaps: list[float] = []
     makespans: list[float] = []
+    scenario = "latency" if mode == "run" else f"latency-{mode}"
     with database(backend) as url:
         store = api.open_store(url)
-        for _ in range(repeats):
-            r = api.trigger_file(store, "bench/latency.py", "handoff")
-            api.run_to_end(store, r.run_id)
-            mapped, collect = store.instances(r.run_id, "noop"), store.instances(r.run_id, "collect")[0]
-            handoffs.append((collect.started_at - max(i.ended_at for i in mapped)).total_seconds())  # type: ignore[operator,type-var]
-        for _ in range(max(2, repeats // 4)):
-            r = api.trigger_file(store, "bench/latency.py", "slots")
-            api.run_to_end(store, r.run_id)
-            sleeps = store.instances(r.run_id, "sleep")
-            makespans.append(span(sleeps))
-            ends = sorted(i.ended_at for i in sleeps)  # type: ignore[type-var]
-            for i in sorted(sleeps, key=lambda i: i.started_at)[3:]:  # type: ignore[arg-type,return-value]
-                freed = max(e for e in ends if e <= i.started_at)  # type: ignore[operator]
-                gaps.append((i.started_at - freed).total_seconds())  # type: ignore[operator]
+        env = {"MINIMAP_NOTIFY": "0" if mode == "daemons-poll" else "1"}
+        with daemons(url, env) if mode != "run" else contextmanager(lambda: iter([None]))():
+            for _ in range(repeats):
+                r = api.trigger_file(store, "bench/latency.py", "handoff")
+                to_end(store, r.run_id, mode != "run")
+                mapped, collect = store.instances(r.run_id, "noop"), store.instances(r.run_id, "collect")[0]
+                handoffs.append((collect.started_at - max(i.ended_at for i in mapped)).total_seconds())  # type: ignore[operator,type-var]
+            for _ in range(max(2, repeats // 4)):
+                r = api.trigger_file(store, "bench/latency.py", "slots")
+                to_end(store, r.run_id, mode != "run")
+                sleeps = store.instances(r.run_id, "sleep")
+                makespans.append(span(sleeps))
+                ends = sorted(i.ended_at for i in sleeps)  # type: ignore[type-var]
+                for i in sorted(sleeps, key=lambda i: i.started_at)[3:]:  # type: ignore[arg-type,return-value]
+                    freed = max(e for e in ends if e <= i.started_at)  # type: ignore[operator]
+                    gaps.append((i.started_at - freed).total_seconds())  # type: ignore[operator]
         store.engine.dispose()
 
     def pct(values: list[float], p: int) -> float:
         return 1000 * statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
-    figure(
-        "latency",
-        backend,
-        "last mapped end -> downstream start p50 (ms)",
-        pct(handoffs, 50),
-        "ms",
-        samples=len(handoffs),
-    )
-    figure("latency", backend, "last mapped end -> downstream start p99 (ms)", pct(handoffs, 99), "ms")
-    figure("latency", backend, "freed slot -> next start p50 (ms)", pct(gaps, 50), "ms", samples=len(gaps))
-    figure("latency", backend, "freed slot -> next start p99 (ms)", pct(gaps, 99), "ms")
-    figure("latency", backend, "12 x 0.2 s at cap 3: makespan (ideal 0.8 s)", statistics.median(makespans), "s")
+    n = len(handoffs)
+    figure(scenario, backend, "last mapped end -> downstream start p50 (ms)", pct(handoffs, 50), "ms", samples=n)
+    figure(scenario, backend, "last mapped end -> downstream start p99 (ms)", pct(handoffs, 99), "ms")
+    figure(scenario, backend, "freed slot -> next start p50 (ms)", pct(gaps, 50), "ms", samples=len(gaps))
+    figure(scenario, backend, "freed slot -> next start p99 (ms)", pct(gaps, 99), "ms")
+    figure(scenario, backend, "12 x 0.2 s at cap 3: makespan (ideal 0.8 s)", statistics.median(makespans), "s")
 
 
 @contextmanager
@@ -269,7 +293,8 @@ def breakdown(backend: str, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip N = 100,000 and run fewer latency repeats")
-    parser.add_argument("--only", choices=["fanout", "latency", "scaleout", "profile", "big"], help="run one scenario")
+    parser.add_argument("--only", choices=["fanout", "latency", "daemon-latency", "scaleout", "profile", "big"],
+                        help="run one scenario")  # fmt: skip
     parser.add_argument("--sizes", help="fan-out sizes, comma-separated (default 1000,10000,100000)")
     parser.add_argument("--repeat", type=int, default=1, help="run each fan-out this many times (medians compare)")
     parser.add_argument("--big", type=int, help="also N mapped instances in one run on Postgres (e.g. 1000000)")
@@ -288,6 +313,9 @@ def main() -> None:
             latency(backend, 8 if args.quick else 20)
         if args.only == "profile":  # not part of the default set: py-spy must be installed
             breakdown(backend, 10_000)
+    if args.only in (None, "daemon-latency"):  # Postgres: LISTEN/NOTIFY, then polling alone
+        for mode in ("daemons", "daemons-poll"):
+            latency("postgres", 8 if args.quick else 20, mode)
     if args.big:
         big(args.big, args.window)
     if args.only in (None, "scaleout"):
