@@ -127,12 +127,15 @@ class Worker:
     def _exchange(self, claim: bool) -> int:
         now = time.monotonic()
         free = self.slots - self.busy
-        want = free if claim and free > 0 and now >= self._next_claim else 0
+        # Claim when the poll interval since a starved claim has passed -- or at once when attempts ended: their
+        # slots may be what a cap was waiting for (a starved claim can mean "capped", not "nothing queued").
+        want = free if claim and free > 0 and (now >= self._next_claim or self.pending) else 0
         heartbeat = now - self._beat >= HEARTBEAT_INTERVAL
         if not (self.pending or want or heartbeat):
             return 0
         done = self.pending
-        wake = wakeups.SCHEDULE if self.listener is not None and self.starved and done else None
+        # a daemon's ended attempts wake the schedulers when this claim then finds the queue dry (the store decides)
+        wake = wakeups.SCHEDULE if self.listener is not None and done else None
         _, claimed = self.store.exchange(
             self.worker_id, self.hostname, self.pid, done, want, self.parallelism, self.run_id, notify=wake
         )

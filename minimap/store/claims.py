@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, bindparam, literal, not_, select, text,
 
 from minimap.rules.claims import Slot, pick
 from minimap.states import TIState
-from minimap.store import pipelined
+from minimap.store import pipelined, wakeups
 from minimap.store.rows import Claimed, utcnow
 from minimap.store.specs import Specs
 from minimap.store.tables import pool, task_instance
@@ -98,11 +98,14 @@ def claim(
     run_id: str | None,
     slots: tuple[list[Slot], list[Slot], dict[str, int]] | None = None,
     commit: bool = False,
+    notify_if_short: str | None = None,
 ) -> list[Claimed]:
     """Up to `want` ready instances (of `run_id` if given) claimed for `worker_id`, no cap exceeded.
 
     `slots`: running, ready and pools, already read under the claim lock (the pipelined exchange, Postgres).
-    `commit`: the claim is the transaction's last statement; on Postgres commit it in the claims' round trip."""
+    `commit`: the claim is the transaction's last statement; on Postgres commit it in the claims' round trip.
+    `notify_if_short`: a channel to notify (at commit) when the queue ran dry: fewer than `want` instances were
+    ready, and all of them were chosen."""
     if is_postgres and slots is None:
         conn.execute(CLAIM_LOCK, {"k": CLAIM_LOCK_KEY})
     # Read the clock only once the lock is held: a freed slot was committed before this point, so a
@@ -120,8 +123,13 @@ def claim(
         chosen = _choose(conn, specs, is_postgres, running, want, parallelism, run_id, now, pools, stopped)
     by_task = groupby(chosen, key=lambda s: (s.run_id, s.task_id))
     groups = [(rid, tid, [s.map_index for s in group]) for (rid, tid), group in by_task]
-    if is_postgres:  # one round trip for every (run, task) group
-        rows = pipelined.claim(conn, groups, now, worker_id, hostname, pid, commit=commit) if groups else []
+    # The queue ran dry (slots left free and every ready instance taken): a scheduler may have work. Ready ones left
+    # behind by a cap are not a reason -- a scheduling pass cannot free a cap, and it would cost this claim time.
+    notify = notify_if_short if len(chosen) < want and len(chosen) >= len(ready) else None
+    if notify and not (is_postgres and groups):
+        wakeups.notify(conn, notify)
+    if is_postgres:  # one round trip for every (run, task) group, with the NOTIFY and the COMMIT
+        rows = pipelined.claim(conn, groups, now, worker_id, hostname, pid, commit, notify) if groups else []
     else:
         rows = [
             list(conn.execute(CLAIM, {"k_run_id": rid, "k_task_id": tid, "k_indexes": indexes, "v_now": now,

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from minimap.store import completions
+from minimap.store import completions, wakeups
 from minimap.store.rows import Completion
 
 CLAIM_LOCK = 720_302  # claims.CLAIM_LOCK_KEY (claims.py imports this module)
@@ -90,11 +90,13 @@ def claim(
     hostname: str,
     pid: int,
     commit: bool = False,
+    notify: str | None = None,
 ) -> list[list[tuple[int, int, int, str | None]]]:
     """Round trip 2: claim the chosen map indexes of each (run, task); per group, (map_index, try, max_tries, args).
 
     `commit`: end the transaction in the same round trip (the claim lock is released as soon as the claims are
-    made); the caller's COMMIT then finds no transaction and sends nothing."""
+    made); the caller's COMMIT then finds no transaction and sends nothing. `notify`: a channel to notify (delivered
+    at commit; nothing when notifications are off)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     base = {"now": naive(now), "hostname": hostname, "pid": pid, "worker_id": worker_id}
@@ -103,6 +105,8 @@ def claim(
             raw.execute(CLAIM, {**base, "run_id": rid, "task_id": tid, "indexes": indexes})
             for rid, tid, indexes in groups
         ]
+        if notify and wakeups.enabled():
+            raw.execute("SELECT pg_notify(%s, '')", (notify,))
         if commit:
             raw.execute("COMMIT")
     with driver_errors(conn, CLAIM):

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from minimap.exceptions import DatabaseError, NotFoundError
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
-from minimap.store import claims, completions, instances, leases, maintenance, pipelined, runs, wakeups
+from minimap.store import claims, completions, instances, leases, maintenance, pipelined, runs
 from minimap.store.engine import database_error, mask
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, utcnow
 from minimap.store.scheduling import RunTx
@@ -161,7 +161,8 @@ class Store:
         """Record ended attempts and claim up to `want` more, in one transaction: (recorded, claimed).
 
         Safe to repeat after a failed commit: an attempt already recorded is no longer `running`. `notify`: a
-        channel (store/wakeups.py) to notify when this commits, if something was recorded.
+        channel (store/wakeups.py) to notify when this commits, if something was recorded and then fewer ready
+        instances than `want` were found and all were claimed (the queue ran dry: a scheduler may have work).
         """
         if not done and want <= 0:
             return 0, []
@@ -173,14 +174,12 @@ class Store:
                 slots = claims.parse_slots(rows)
             else:
                 recorded = completions.record(conn, self.is_postgres, worker_id, done) if done else 0
-            if notify and recorded:
-                wakeups.notify(conn, notify)  # sent when this transaction commits
             # Last in the transaction: on Postgres the claims' round trip carries the COMMIT, so the claim lock is
             # held for one round trip after the read, not two (the COMMIT below then has nothing left to do).
             claimed = (
                 claims.claim(
                     conn, self.specs, self.is_postgres, worker_id, hostname, pid, want, parallelism, run_id, slots,
-                    commit=True,
+                    commit=True, notify_if_short=notify if recorded else None,
                 )
                 if want > 0
                 else []
