@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
 from minimap.states import TIState
 from minimap.store.rows import Completion
@@ -48,11 +48,10 @@ COMPLETE_ONE = (
     )
 )
 
-# HELD: of the attempts `keys` (run, task, index, try), those still running and held by `worker_id` (primary key).
+# HELD: the attempts (run, task, index, try) `worker_id` holds: a few rows of ix_task_instance_running (a tuple IN
+# over the batch's keys was planned as a scan: 311 us a batch, this reads only the running rows).
 HELD = select(ti.run_id, ti.task_id, ti.map_index, ti.try_number).where(
-    tuple_(ti.run_id, ti.task_id, ti.map_index, ti.try_number).in_(bindparam("keys", expanding=True)),
-    ti.state == TIState.RUNNING.value,
-    ti.worker_id == bindparam("worker_id"),
+    ti.state == TIState.RUNNING.value, ti.worker_id == bindparam("worker_id")
 )
 
 # RECORD_PG: a batch of attempts' ends in one round trip (Postgres): UPDATE the instances this worker still
@@ -95,7 +94,7 @@ def record(conn: Connection, is_postgres: bool, worker_id: str, done: Sequence[C
     # SQLite: which attempts this worker still holds (one read; BEGIN IMMEDIATE holds the writer lock, so nothing
     # changes before the update), then one executemany records them: a statement per attempt cost 11 % of a run.
     keys = [(*c.claimed.key, c.claimed.try_number) for c in done]
-    still = {tuple(r) for r in conn.execute(HELD, {"keys": keys, "worker_id": worker_id})}
+    still = {tuple(r) for r in conn.execute(HELD, {"worker_id": worker_id})}
     held: list[Completion] = []
     for c, key in zip(done, keys, strict=True):
         if key in still:
