@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from minimap.service.cursors import CursorError
 from minimap.service.lanes import Lane, LaneMatrix, lane_matrix, lane_matrix_json, mapped_groups
+from minimap.service.pools import PoolRow, list_pools
 from minimap.service.reads import (
     MAX_LIMIT,
     get_run,
@@ -48,6 +49,7 @@ __all__ = [
     "LogChunk",
     "LogView",
     "Page",
+    "PoolRow",
     "RunDetail",
     "RunSummary",
     "TaskSummary",
@@ -61,6 +63,7 @@ __all__ = [
     "latest_run",
     "latest_try",
     "list_instances",
+    "list_pools",
     "list_runs",
     "list_workers",
     "log_view",

@@ -66,6 +66,7 @@ def create_app(store: Store, token: str | None = None, allowed_hosts: frozenset[
     routes = [
         Route("/", views.runs_page),
         Route("/workers", views.workers_page),
+        Route("/pools", views.pools_page),
         Route("/login", views.login_page, methods=["GET"]),
         Route("/login", views.login, methods=["POST"]),
         Route(task + "/clear", actions.preview, methods=["GET"]),
@@ -77,6 +78,7 @@ def create_app(store: Store, token: str | None = None, allowed_hosts: frozenset[
         Route(run, views.run_page),
         Route("/api/runs", jsonapi.runs),
         Route("/api/workers", jsonapi.workers),
+        Route("/api/pools", jsonapi.pools),
         Route("/api" + task + "/instances", jsonapi.instances),
         Route("/api" + task + "/{map_index}/tries/{try_number}/log", jsonapi.log),
         Route("/api" + task + "/{map_index}", jsonapi.instance),

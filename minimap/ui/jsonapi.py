@@ -78,6 +78,11 @@ def workers(request: Request) -> Response:
     ])  # fmt: skip
 
 
+def pools(request: Request) -> Response:
+    """GET /api/pools: the shape of `minimap pools list --json`."""
+    return JSONResponse([p.__dict__ for p in service.list_pools(params.store(request))])
+
+
 async def clear(request: Request) -> Response:
     """POST /api/runs/{run_id}/clear {task, map_indexes, states, downstream_all, dry_run}: the plan, and what
     was reset. Takes what `minimap clear` takes; application/json only (see minimap.ui.security)."""

@@ -118,6 +118,11 @@ def workers_page(request: Request) -> Response:
     return render(request, "workers.html", workers=found, ages=ages, lease=defaults.LEASE_TIMEOUT)
 
 
+def pools_page(request: Request) -> Response:
+    """Pools: each one's slots, the slots running instances take and what queued ones wait for."""
+    return render(request, "pools.html", pools=service.list_pools(params.store(request)))
+
+
 def login_page(request: Request) -> Response:
     return render(request, "login.html", next=safe_next(request.query_params.get("next")), wrong=False)
 

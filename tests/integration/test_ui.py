@@ -13,8 +13,9 @@ from sqlalchemy import create_engine
 from starlette.testclient import TestClient
 
 from bench.uiseed import seed
-from minimap import service
+from minimap import api, service
 from minimap.exceptions import NotFoundError
+from minimap.execution.scheduler import Scheduler
 from minimap.service import operations
 from minimap.states import TIState
 from minimap.store.storage import Store
@@ -22,6 +23,7 @@ from minimap.ui.app import create_app
 from minimap.ui.format import url
 from minimap.ui.security import CSRF_COOKIE
 from minimap.ui.views import LOG_TAIL
+from tests.conftest import DAGS
 
 RUN = "manual__2026-01-01T00:00:00.000001+00:00 a/b%c?"  # ':', '+', and what a URL must encode
 N = 250
@@ -212,7 +214,6 @@ def _states(store: Store, indexes: list[int]) -> list[str]:
 
 
 def test_preview_is_the_plan_minimap_clear_makes(store: Store) -> None:
-    from minimap import api
 
     seed(store, RUN, 30, failed=[3, 7])
     with store.scheduling(RUN) as tx:
@@ -260,3 +261,22 @@ def test_a_big_preview_names_one_page_and_counts_the_rest(client: TestClient) ->
     assert page.count("<li>") == 100 and "These 248 instances" in page
     assert "… and 148 more:" in page and "248 success of work in all" in page
     assert "succeeded</strong> and will run again" in page and "--yes" in page
+
+
+def test_the_pools_page_shows_slots_in_use_and_waiting(store: Store) -> None:
+    api.set_pool(store, "db", 2, description=XSS)
+    run_id = api.trigger_file(store, str(DAGS / "pooled.py"), "pooled_a").run_id
+    Scheduler(store).tick(run_id)  # six instances of work queued, in pool db
+    store.register_worker("h:1:w", "h", 1)
+    assert len(store.claim("h:1:w", "h", 1, want=16, parallelism=100, run_id=run_id)) == 2  # the pool's 2 slots
+    with TestClient(create_app(store), raise_server_exceptions=False) as c:
+        page = c.get("/pools")
+        assert page.status_code == 200 and '<a href="/pools">Pools</a>' in page.text
+        row = re.search(r"<tr>\s*<td>db</td>(.*?)</tr>", page.text, re.S)
+        assert row is not None
+        cells = re.findall(r'<td class="num">(\d+)</td>', row.group(1))
+        assert cells == ["2", "2", "0", "4"]  # slots, running, open, queued
+        assert XSS not in page.text and html.escape(XSS) in page.text
+        assert '<td>default_pool</td><td class="num">128</td>' in page.text
+        body = c.get("/api/pools").json()
+    assert {"name": "db", "slots": 2, "description": XSS, "running": 2, "queued": 4} in body
