@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from starlette.testclient import TestClient
 
 from minimap import DAG, api, task
 from minimap.exceptions import DefinitionError, NotFoundError
@@ -17,6 +18,8 @@ from minimap.snapshot import DagSpec
 from minimap.states import RunState
 from minimap.store import schedules
 from minimap.store.storage import Store
+from minimap.ui.app import create_app
+from minimap.ui.format import url
 
 UTC = timezone.utc
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -157,3 +160,14 @@ def test_the_registry_keeps_paused_state_and_forgets_what_a_file_no_longer_defin
            is_paused_upon_creation=True)  # fmt: skip
     schedules.forget_files(store, ["/dags/x.py"])
     assert [(r.dag_id, r.paused) for r in schedules.dags(store)] == [("b", True)]
+
+
+def test_the_web_page_shows_a_scheduled_runs_type_logical_date_and_data_interval(store: Store) -> None:
+    row = record(store, schedule="@daily", start_date=datetime(2026, 11, 1), catchup=False)
+    (run_id,) = create_due_runs(store, row, NOW)
+    with TestClient(create_app(store)) as c:
+        runs = c.get("/").text
+        run = c.get(url("runs", run_id)).text
+    assert "<td>scheduled</td>" in runs and "2026-12-01 00:00:00" in runs
+    assert "scheduled run · logical date 2026-12-01 00:00:00" in run
+    assert "data interval 2026-12-01 00:00:00 → 2026-12-02 00:00:00" in run
