@@ -77,7 +77,8 @@ def task_page(request: Request) -> Response:
     page = service.list_instances(store, run_id, task_id, states=params.states(request) or None,
                                   q=q.get("q") or None, sort=str(context["sort"]), after=q.get("after") or None,
                                   limit=INSTANCES_PAGE)  # fmt: skip
-    context.update(page=page, paged=bool(q.get("after")), sorts=params.INSTANCE_SORTS)
+    picked = {int(v) for v in q.getlist("map_index") if v.lstrip("-").isdigit()}  # ticked boxes, kept on refresh
+    context.update(page=page, paged=bool(q.get("after")), sorts=params.INSTANCE_SORTS, picked=picked)
     if part == "rows":
         return render(request, "_instances.html", **context)
     context["live_workers"] = _live_workers(request) if context["cleared"] else None

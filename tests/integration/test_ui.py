@@ -17,7 +17,7 @@ from minimap import api, service
 from minimap.exceptions import NotFoundError
 from minimap.execution.scheduler import Scheduler
 from minimap.service import operations
-from minimap.states import TIState
+from minimap.states import RunState, TIState
 from minimap.store.storage import Store
 from minimap.ui.app import create_app
 from minimap.ui.format import url
@@ -90,7 +90,7 @@ def test_state_filter_search_and_sort(client: TestClient) -> None:
     assert _indexes(client.get(TASK + "?q=ORDER-00123").text) == [123]
     assert _indexes(client.get(TASK + "?sort=-duration").text)[0] == 17
     rows = client.get(TASK + "?q=order-0012&part=rows")
-    assert rows.text.lstrip().startswith('<section id="instances">') and "<html" not in rows.text
+    assert rows.text.lstrip().startswith('<section id="instances"') and "<html" not in rows.text
     assert _indexes(rows.text) == list(range(120, 130))
 
 
@@ -128,10 +128,27 @@ def test_live_fragment_refreshes_only_while_the_run_is_live(client: TestClient, 
     part = client.get(url("runs", RUN, part="tasks")).text
     assert part.lstrip().startswith('<section id="run-tasks"') and 'hx-trigger="every 2s"' in part  # queued: live
     with store.scheduling(RUN) as tx:
-        from minimap.states import RunState
-
         tx.finish(RunState.FAILED)
     assert "hx-trigger" not in client.get(url("runs", RUN, part="tasks")).text
+
+
+def test_the_instance_rows_refresh_while_live_and_keep_the_ticked_boxes(client: TestClient, store: Store) -> None:
+    rows = client.get(TASK + "?part=rows&state=failed&map_index=3&map_index=7").text
+    head = rows[rows.index('<section id="instances"') :].split(">", 1)[0]
+    assert 'hx-trigger="every 2s"' in head and 'hx-include="#instances input:checked"' in head
+    assert "state=failed" in head and "part=rows" in head  # the refresh keeps the filter
+    ticked = re.findall(r'value="(\d+)" form="clear-selected" aria-label="select \d+" checked', rows)
+    assert ticked == ["3", "7"]
+    assert "hx-trigger" not in client.get(TASK + "?after=" + _cursor_after_first_page(client)).text.split("<table")[1]
+    with store.scheduling(RUN) as tx:
+        tx.finish(RunState.FAILED)
+    assert 'hx-trigger="every 2s"' not in client.get(TASK + "?part=rows").text  # finished: nothing refreshes
+
+
+def _cursor_after_first_page(client: TestClient) -> str:
+    nxt = _next(client.get(TASK).text)
+    assert nxt is not None
+    return nxt.split("after=")[1]
 
 
 def test_clear_previews_then_resets_exactly_that_plan(client: TestClient, store: Store) -> None:
