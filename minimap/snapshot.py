@@ -82,6 +82,8 @@ class GroupSpec:
     expand: dict[str, Any] | None = None  # name -> expression, as a task's (cross product)
     expand_kwargs: Any = None  # an expression giving a list of dicts
     max_active_lanes: int | None = None  # lanes in flight at once (started, not finished)
+    tolerated_failures: int | str | None = None  # mapped: failed lanes allowed, a count or "N%" (an optional
+    # field: snapshots without it read as before, so SNAPSHOT_VERSION stays)
     map_index_template: str | None = None
 
     def refs(self) -> set[str]:

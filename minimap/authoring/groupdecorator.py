@@ -11,7 +11,7 @@ from typing import Any
 from minimap.authoring import keywords
 from minimap.authoring.node import GroupContext
 from minimap.authoring.settings import where
-from minimap.authoring.taskgroup import GROUP_KEYWORDS, LaneArg, TaskGroup, lanes_cap
+from minimap.authoring.taskgroup import GROUP_KEYWORDS, LaneArg, TaskGroup, lanes_cap, lanes_tolerance
 from minimap.authoring.xcomarg import XComArg
 from minimap.exceptions import DefinitionError
 
@@ -22,6 +22,7 @@ class TaskGroupDecorator:
     def __init__(self, fn: Callable[..., Any], kwargs: Mapping[str, Any], at: str) -> None:
         keywords.check(kwargs, GROUP_KEYWORDS, "@task_group", at)
         lanes_cap(kwargs.get("max_active_lanes"), at)
+        lanes_tolerance(kwargs.get("tolerated_failures"), at)
         self.fn = fn
         self.kwargs = dict(kwargs)
         self.signature = inspect.signature(fn)
@@ -51,7 +52,7 @@ class TaskGroupDecorator:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         at = where()
-        for name in ("max_active_lanes", "map_index_template"):
+        for name in ("max_active_lanes", "map_index_template", "tolerated_failures"):
             if self.kwargs.get(name) is not None:
                 raise DefinitionError(f"{at}: {name} applies to a mapped task group: use .expand() on it")
         try:
