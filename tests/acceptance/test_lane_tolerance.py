@@ -1,7 +1,7 @@
 """A mapped task group's tolerated_failures (failed lanes) through the real `minimap` command, on SQLite and
 Postgres: its edge (exactly at the limit passes and the consumer gets the other lanes' results in index order;
 one more fails the group at once and the lanes not started never start), by count and by percentage, clearing a
-tolerated lane, and the refusal on a plain group."""
+tolerated lane. The refusal on a plain group: test_groups.py, with the other misuses."""
 
 from __future__ import annotations
 
@@ -91,25 +91,3 @@ def test_clearing_the_failed_lanes_past_the_tolerance_runs_the_lanes_left_unstar
     assert store.run(run_id).state is RunState.SUCCESS
     assert [i.state for i in store.instances(run_id, "deliver.send")] == [TIState.SUCCESS] * 10
     assert ledger(flags)[-1] == f"report {list(range(10))} {{'deliver.send': []}}"
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("@task_group(tolerated_failures=1)\ndef g(x):\n    t(x)\ng(1)", ":9: tolerated_failures applies to a mapped"),
-        ("@task_group(tolerated_failures='x%')\ndef g(x):\n    t(x)\ng.expand(x=[1])", ":6: tolerated_failures must"),
-        ("@task_group(tolerated_failures=-1)\ndef g(x):\n    t(x)\ng.expand(x=[1])", ":6: tolerated_failures must"),
-    ],
-)
-def test_tolerance_on_a_plain_group_or_a_bad_value_is_one_line(
-    tmp_path: Path, db_url: str, source: str, expected: str
-) -> None:
-    path = tmp_path / "bad_group.py"
-    head = "from minimap import DAG, task, task_group\nwith DAG('bad') as dag:\n    @task\n    def t(x):\n" \
-           "        return x\n"  # fmt: skip
-    path.write_text(head + "".join(f"    {line}\n" for line in source.splitlines()))
-    proc = minimap_cli("run", str(path), db_url=db_url)
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"bad_group.py{expected}" in lines[0], lines[0]
