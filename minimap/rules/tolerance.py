@@ -147,17 +147,18 @@ def group_standing(spec: DagSpec, group: GroupSpec, counts: Counts, tally: LaneT
     """Where a mapped group stands against its tolerated_failures, counting failed lanes.
 
     NONE (failures count as they are) when it has no tolerance, no tally (no failed step), no lanes (its input
-    failed or was empty), or a task outside the group that one of its steps waits on failed: a lane that could
-    not run for that is not a failure of its own."""
+    failed or was empty), or, within the tolerance, a task outside the group that one of its steps waits on
+    failed: a lane that could not run for that is not a failure of its own, and is never tolerated. Past the
+    tolerance it is EXCEEDED whatever the cause (as the claim sees it: store/tolerance.py)."""
     if group.tolerated_failures is None or tally is None or tally.lanes == 0:
         return Standing.NONE
+    if not tolerance(group.tolerated_failures).allows(tally.failed, tally.lanes):
+        return Standing.EXCEEDED
     inside = set(group.tasks)
     for tid in group.tasks:
         for up in spec.tasks[tid].upstream:
             if up not in inside and any(as_upstream(spec.tasks[up], counts.get(up, {})).get(s) for s in _BAD):
                 return Standing.NONE
-    if not tolerance(group.tolerated_failures).allows(tally.failed, tally.lanes):
-        return Standing.EXCEEDED
     if any(n for t in group.tasks for s, n in counts.get(t, {}).items() if s in UNFINISHED):
         return Standing.PENDING
     return Standing.TOLERATED

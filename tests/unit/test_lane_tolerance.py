@@ -162,6 +162,7 @@ def test_a_failed_input_is_not_tolerated() -> None:
     spec = DagSpec.from_json(dag.snapshot())
     counts = {"items": {OK: 1}, "config": {F: 1}, "g.a": {UF: 1}, "report": {S: 1}}
     assert group_standing(spec, spec.groups["g"], counts, LaneTally(1, 1, 0)) is Standing.NONE
+    assert decide(spec, counts, tallies={"g": LaneTally(1, 1, 0)}) == [Settle("report", UF)]
 
 
 def instances(states_b: list[TIState], report: TIState = OK) -> list[Instance]:
