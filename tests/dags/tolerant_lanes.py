@@ -1,6 +1,7 @@
 """Ten items, each a lane of the mapped group `deliver` (check -> send), one lane at a time; lane i's `send`
 fails while `<flags>/fail-<i>` exists. The group tolerates MINIMAP_TEST_TOLERANCE failed lanes (a count, or
-"N%"). Every step run and the report are appended to `<flags>/ledger`."""
+"N%"); LANES_CAP sets max_active_lanes (default 1, 0: no cap). Every step run and the report are appended to
+`<flags>/ledger`."""
 
 import os
 from pathlib import Path
@@ -41,7 +42,7 @@ with DAG(dag_id="tolerant_lanes", max_active_tasks=1) as dag:
         _note(f"report {sent} {failed_map_indexes}")
         return {"sent": sent, "failed": failed_map_indexes}
 
-    @task_group(tolerated_failures=TOLERANCE, max_active_lanes=1)
+    @task_group(tolerated_failures=TOLERANCE, max_active_lanes=int(os.environ.get("LANES_CAP", "1")) or None)
     def deliver(i):
         return send(check(i))
 
