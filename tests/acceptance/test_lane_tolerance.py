@@ -40,6 +40,12 @@ def test_exactly_at_the_limit_the_consumer_gets_the_other_lanes_in_order(
     assert report.state is TIState.SUCCESS
     assert report.result == {"sent": [0, 1, 2, 4, 5, 6, 8, 9], "failed": {"deliver.send": [3, 7]}}
     assert [i.state for i in store.instances(run_id, "deliver.send")].count(TIState.FAILED) == 2
+    shown = minimap_cli("tasks", "--group", "deliver", "--json", db_url=db_url)
+    matrix = json.loads(shown.stdout)  # the lane matrix names the tolerance and keeps the failed lanes in view
+    assert matrix["tolerated_failures"] == (2 if tolerance == "2" else "20%")
+    assert matrix["counts"] == {"success": 8, "failed": 2}
+    shown = minimap_cli("tasks", "--group", "deliver", db_url=db_url)
+    assert f"10 lanes, max_active_lanes=1, {label}: 2 failed, 8 success" in shown.stderr, shown.stderr
 
 
 @pytest.mark.parametrize("tolerance", ["2", "20%"])
