@@ -504,6 +504,7 @@ def _lanes(m: service.LaneMatrix, states: tuple[str, ...], as_json: bool) -> int
         )
         return EXIT_OK
     cap = f", max_active_lanes={m.max_active_lanes}" if m.max_active_lanes else ""
+    cap += f", tolerated_failures={m.tolerated_failures}" if m.tolerated_failures is not None else ""
     click.echo(f"task group {m.group_id} of run {m.run_id}: {len(m.lanes)} lanes{cap}: {m.describe()}", err=True)
     steps = [t.removeprefix(m.group_id + ".") for t in m.tasks]
     rows = [[str(lane.map_index), lane.label or "", lane.state] + [lane.states.get(t, TIState.SCHEDULED).value

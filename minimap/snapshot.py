@@ -82,6 +82,8 @@ class GroupSpec:
     expand: dict[str, Any] | None = None  # name -> expression, as a task's (cross product)
     expand_kwargs: Any = None  # an expression giving a list of dicts
     max_active_lanes: int | None = None  # lanes in flight at once (started, not finished)
+    tolerated_failures: int | str | None = None  # mapped: failed lanes allowed, a count or "N%" (optional: stored
+    # only when set, so a snapshot without it reads as before and SNAPSHOT_VERSION stays)
     map_index_template: str | None = None
 
     def refs(self) -> set[str]:
@@ -118,7 +120,7 @@ class DagSpec:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("tasks", "groups")}
         data["tags"] = list(self.tags)
         data["groups"] = {
-            gid: {**{f.name: getattr(g, f.name) for f in dataclasses.fields(g) if f.name != "group_id"},
+            gid: {**{f.name: getattr(g, f.name) for f in dataclasses.fields(g) if f.name not in _omitted(g)},
                   "tasks": list(g.tasks)}
             for gid, g in self.groups.items()
         }  # fmt: skip
@@ -179,6 +181,12 @@ class DagSpec:
                 seen.add(tid)
                 todo.extend(self.tasks[tid].downstream)
         return seen
+
+
+def _omitted(g: GroupSpec) -> tuple[str, ...]:
+    """GroupSpec fields a stored snapshot leaves out: its id (the key), and optional fields left unset (an older
+    minimap reading the same format then reads a group that does not use them)."""
+    return ("group_id",) if g.tolerated_failures is not None else ("group_id", "tolerated_failures")
 
 
 def _refs(expr: Any) -> Iterator[str]:

@@ -235,6 +235,10 @@ class DAG:
 
 def _group_spec(g: Any) -> GroupSpec:
     what = f"an argument of task group {g.group_id}"
+    if g.tolerated_failures is not None and not g.mapped:  # `with TaskGroup(..., tolerated_failures=...)`
+        raise DefinitionError(
+            f"{g.defined_at}: tolerated_failures applies to a mapped task group (.expand() or .expand_kwargs())"
+        )
     return GroupSpec(
         group_id=g.group_id,
         tasks=tuple(t.task_id for t in g.tasks),
@@ -244,6 +248,7 @@ def _group_spec(g: Any) -> GroupSpec:
         expand_kwargs=None if g.expand_kwargs_input is None else to_expr(g.expand_kwargs_input, what),
         max_active_lanes=g.max_active_lanes,
         map_index_template=g.map_index_template,
+        tolerated_failures=g.tolerated_failures,
     )
 
 

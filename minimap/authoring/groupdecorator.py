@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -10,9 +9,9 @@ from typing import Any
 
 from minimap.authoring import keywords
 from minimap.authoring.node import GroupContext
+from minimap.authoring.partial import check_expand, check_expand_kwargs, check_names, check_partial
 from minimap.authoring.settings import where
-from minimap.authoring.taskgroup import GROUP_KEYWORDS, LaneArg, TaskGroup, lanes_cap
-from minimap.authoring.xcomarg import XComArg
+from minimap.authoring.taskgroup import GROUP_KEYWORDS, LaneArg, TaskGroup, lanes_cap, lanes_tolerance
 from minimap.exceptions import DefinitionError
 
 
@@ -22,6 +21,7 @@ class TaskGroupDecorator:
     def __init__(self, fn: Callable[..., Any], kwargs: Mapping[str, Any], at: str) -> None:
         keywords.check(kwargs, GROUP_KEYWORDS, "@task_group", at)
         lanes_cap(kwargs.get("max_active_lanes"), at)
+        lanes_tolerance(kwargs.get("tolerated_failures"), at)
         self.fn = fn
         self.kwargs = dict(kwargs)
         self.signature = inspect.signature(fn)
@@ -51,7 +51,7 @@ class TaskGroupDecorator:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         at = where()
-        for name in ("max_active_lanes", "map_index_template"):
+        for name in ("max_active_lanes", "map_index_template", "tolerated_failures"):
             if self.kwargs.get(name) is not None:
                 raise DefinitionError(f"{at}: {name} applies to a mapped task group: use .expand() on it")
         try:
@@ -74,15 +74,7 @@ class TaskGroupDecorator:
         return PartialGroup(self, {}).expand_kwargs(value)
 
     def _check_names(self, names: Mapping[str, Any], what: str, at: str) -> None:
-        params = self.signature.parameters
-        unknown = sorted(set(names) - set(params))
-        if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            close = difflib.get_close_matches(unknown[0], params, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise DefinitionError(
-                f"{at}: {what}() got unknown argument {unknown[0]!r} for task group {self.fn.__name__}{hint}; "
-                f"it takes {', '.join(params) or 'no arguments'}"
-            )
+        check_names(self.signature, names, what, at, f"task group {self.fn.__name__}")
 
     def _mapped(self, constants: dict[str, Any], at: str, **mapping: Any) -> Any:
         outer = GroupContext.current()
@@ -115,46 +107,23 @@ class PartialGroup:
 
     def partial(self, **kwargs: Any) -> PartialGroup:
         at = where()
-        twice = sorted(set(kwargs) & set(self.constants))
-        if twice:
-            raise DefinitionError(f"{at}: partial() got argument {twice[0]!r} twice")
+        check_partial(self.constants, kwargs, at)
         self.decorator._check_names(kwargs, "partial", at)
         return replace(self, constants={**self.constants, **kwargs})
 
     def expand(self, **kwargs: Any) -> Any:
         at = where()
-        name = self.decorator.fn.__name__
-        if not kwargs:
-            raise DefinitionError(f"{at}: expand() of task group {name} needs at least one argument to map over")
-        self.decorator._check_names(kwargs, "expand", at)
-        both = sorted(set(kwargs) & set(self.constants))
-        if both:
-            raise DefinitionError(
-                f"{at}: argument {both[0]!r} of task group {name} is given to both partial() and expand()"
-            )
-        for key, value in kwargs.items():
-            if not isinstance(value, (list, tuple, dict, XComArg)) or isinstance(value, LaneArg):
-                raise DefinitionError(
-                    f"{at}: expand() argument {key!r} of task group {name} is a {type(value).__name__}; "
-                    "expand() maps over a list, a dict or an upstream output"
-                )
+        if kwargs:
+            self.decorator._check_names(kwargs, "expand", at)
+        check_expand(self.constants, kwargs, at, f"task group {self.decorator.fn.__name__}", refused=(LaneArg,))
         return self.decorator._mapped(dict(self.constants), at, expand_input=dict(kwargs))
 
     def expand_kwargs(self, value: Any) -> Any:
         at = where()
-        name = self.decorator.fn.__name__
-        if not isinstance(value, (list, tuple, XComArg)) or isinstance(value, LaneArg):
-            raise DefinitionError(
-                f"{at}: expand_kwargs() of task group {name} takes a list of dicts or an upstream output, "
-                f"got {type(value).__name__}"
-            )
-        if isinstance(value, (list, tuple)):
-            for item in value:
-                if not isinstance(item, dict):
-                    raise DefinitionError(
-                        f"{at}: expand_kwargs() of task group {name} got a {type(item).__name__}, not a dict"
-                    )
-                self.decorator._check_names(item, "expand_kwargs", at)
+        kind = f"task group {self.decorator.fn.__name__}"
+        check_expand_kwargs(value, at, kind, items=(dict,), refused=(LaneArg,))
+        for item in value if isinstance(value, (list, tuple)) else ():
+            self.decorator._check_names(item, "expand_kwargs", at)
         return self.decorator._mapped(dict(self.constants), at, expand_kwargs_input=value)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -12,6 +11,7 @@ from typing import Any
 from minimap.authoring import keywords
 from minimap.authoring.context import NOT_PROVIDED, PROVIDED, call_with_context
 from minimap.authoring.node import Task, add_task, current_dag
+from minimap.authoring.partial import check_expand, check_expand_kwargs, check_names, check_partial
 from minimap.authoring.settings import seconds, where
 from minimap.authoring.templating import environment, render
 from minimap.authoring.xcomarg import XComArg, contains_xcomarg
@@ -81,17 +81,7 @@ class TaskDecorator:
         return PartialTask(self, {}).expand_kwargs(value)
 
     def _check_names(self, names: Mapping[str, Any], what: str, at: str) -> None:
-        params = self.signature.parameters
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return
-        unknown = sorted(set(names) - set(params))
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], params, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise DefinitionError(
-                f"{at}: {what}() got unknown argument {unknown[0]!r} for task {self.fn.__name__}{hint}; "
-                f"it takes {', '.join(params) or 'no arguments'}"
-            )
+        check_names(self.signature, names, what, at, f"task {self.fn.__name__}")
 
     def _check_missing(self, given: Mapping[str, Any], at: str, mapped: bool = False) -> None:
         """Every parameter without a default must be given, or be a context key minimap fills in."""
@@ -143,48 +133,27 @@ class PartialTask:
     def partial(self, **kwargs: Any) -> PartialTask:
         """More constants; a name given twice is an error."""
         at = where()
-        twice = sorted(set(kwargs) & set(self.constants))
-        if twice:
-            raise DefinitionError(f"{at}: partial() got argument {twice[0]!r} twice")
+        check_partial(self.constants, kwargs, at)
         self.decorator._check_names(kwargs, "partial", at)
         return replace(self, constants={**self.constants, **kwargs})
 
     def expand(self, **kwargs: Any) -> XComArg:
         """Map over the cross product of `kwargs`, in Airflow's order."""
         at = where()
-        name = self.decorator.fn.__name__
-        if not kwargs:
-            raise DefinitionError(f"{at}: expand() of task {name} needs at least one argument to map over")
-        self.decorator._check_names(kwargs, "expand", at)
-        both = sorted(set(kwargs) & set(self.constants))
-        if both:
-            raise DefinitionError(f"{at}: argument {both[0]!r} of task {name} is given to both partial() and expand()")
-        for key, value in kwargs.items():
-            if not isinstance(value, (list, tuple, dict, XComArg)):
-                raise DefinitionError(
-                    f"{at}: expand() argument {key!r} of task {name} is a {type(value).__name__}; "
-                    "expand() maps over a list, a dict or an upstream output"
-                )
+        kind = f"task {self.decorator.fn.__name__}"
+        if kwargs:
+            self.decorator._check_names(kwargs, "expand", at)
+        check_expand(self.constants, kwargs, at, kind)
         self.decorator._check_missing({**self.constants, **kwargs}, at)
         return self.decorator._add(dict(self.constants), at, expand_input=dict(kwargs)).output
 
     def expand_kwargs(self, value: Any) -> XComArg:
         """Map over a list of dicts, each holding the keyword arguments of one instance."""
         at = where()
-        name = self.decorator.fn.__name__
-        if not isinstance(value, (list, tuple, XComArg)):
-            raise DefinitionError(
-                f"{at}: expand_kwargs() of task {name} takes a list of dicts or an upstream output, "
-                f"got {type(value).__name__}"
-            )
-        if isinstance(value, (list, tuple)):
-            for item in value:
-                if not isinstance(item, (dict, XComArg)):
-                    raise DefinitionError(
-                        f"{at}: expand_kwargs() of task {name} got a {type(item).__name__}, not a dict"
-                    )
-                if isinstance(item, dict):
-                    self.decorator._check_names(item, "expand_kwargs", at)
+        check_expand_kwargs(value, at, f"task {self.decorator.fn.__name__}", items=(dict, XComArg))
+        for item in value if isinstance(value, (list, tuple)) else ():
+            if isinstance(item, dict):
+                self.decorator._check_names(item, "expand_kwargs", at)
         self.decorator._check_missing(self.constants, at, mapped=True)
         return self.decorator._add(dict(self.constants), at, expand_kwargs_input=value).output
 

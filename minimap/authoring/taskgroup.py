@@ -17,6 +17,7 @@ from minimap.authoring.node import GroupContext, Task, current_dag
 from minimap.authoring.settings import where
 from minimap.authoring.xcomarg import XComArg, iter_xcomargs, literal
 from minimap.exceptions import DefinitionError
+from minimap.rules.tolerance import tolerance
 
 #: Keywords of Airflow's `@task_group` / `TaskGroup`, plus minimap's lane options.
 GROUP_KEYWORDS: dict[str, keywords.Keyword] = {
@@ -31,6 +32,7 @@ GROUP_KEYWORDS: dict[str, keywords.Keyword] = {
     "parent_group": keywords._k(keywords.AT_DEFAULT, "open the inner group inside the outer one's function"),
     "max_active_lanes": keywords._k(keywords.HONOURED),
     "map_index_template": keywords._k(keywords.HONOURED),
+    "tolerated_failures": keywords._k(keywords.HONOURED),  # minimap's own: failed lanes a mapped group may have
 }
 
 
@@ -56,6 +58,7 @@ class TaskGroup:
         self.expand_kwargs_input: Any = None
         self.max_active_lanes = lanes_cap(kwargs.get("max_active_lanes"), at)
         self.map_index_template: str | None = kwargs.get("map_index_template")
+        self.tolerated_failures: int | str | None = lanes_tolerance(kwargs.get("tolerated_failures"), at)
         self.dag.groups[self.group_id] = self
 
     def __repr__(self) -> str:
@@ -175,6 +178,17 @@ class LaneArg(XComArg):
 
     def __repr__(self) -> str:
         return f"LaneArg({self.group.group_id!r}, {self.name!r})"
+
+
+def lanes_tolerance(value: Any, at: str) -> int | str | None:
+    """A mapped group's tolerated_failures (failed lanes), validated at load time as a task's."""
+    if value is None:
+        return None
+    try:
+        tolerance(value)
+    except DefinitionError as e:
+        raise DefinitionError(f"{at}: {e}") from None
+    return value  # type: ignore[no-any-return]
 
 
 def lanes_cap(value: Any, at: str) -> int | None:

@@ -182,13 +182,25 @@ def _lazy(job: Job) -> Any:
 
 
 def _failed_upstream(job: Job, dag: Any, task: Any) -> dict[str, list[int]]:
-    """For each upstream task with tolerated_failures, the map indexes that failed (its results leave them out)."""
+    """For each upstream task with tolerated_failures, the map indexes that failed (its results leave them out);
+    for an upstream step of a mapped group with tolerated_failures (outside this task's lane), the group's failed
+    lanes (the step's results leave them out too)."""
     tolerant = sorted(u for u in task.upstream_ids if dag.tasks[u].settings.get("tolerated_failures") is not None)
-    if not tolerant or job.db_url is None:
+    own = task.group.lane_group() if task.group is not None else None
+    lanes: dict[str, list[str]] = {}  # upstream step -> the task ids of its tolerant group
+    for u in sorted(task.upstream_ids):
+        up = dag.tasks[u]
+        group = up.group.lane_group() if up.group is not None else None
+        if group is not None and group is not own and group.tolerated_failures is not None:
+            lanes[u] = [t.task_id for t in group.tasks]
+    if not (tolerant or lanes) or job.db_url is None:
         return {}
-    from minimap.store.xcom import failed_indexes
+    from minimap.store.xcom import failed_indexes, failed_lanes
 
-    return failed_indexes(job.db_url, job.run_id, tolerant)
+    found = failed_indexes(job.db_url, job.run_id, tolerant) if tolerant else {}
+    for u, steps in lanes.items():
+        found[u] = failed_lanes(job.db_url, job.run_id, steps)
+    return found
 
 
 def _check_outputs(job: Job, value: Any) -> None:

@@ -112,6 +112,11 @@ def summary(store: Store, run_id: str, state: RunState, seconds: float | None = 
         parts = ", ".join(f"{s} {n}" for s, n in sorted(c.items(), key=lambda kv: list(TIState).index(kv[0])))
         said = tolerance.verdict(spec.tasks[tid], c)  # a tolerated_failures decided the task's outcome
         lines.append(f"  {tid:<{width}}  {parts}" + (f" ({said})" if said else ""))
+    tallies = store.tallies(run_id, spec, counts)
+    for gid, group in spec.groups.items():
+        said = tolerance.group_verdict(spec, group, counts, tallies.get(gid))  # a group's tolerated_failures
+        if said:
+            lines.append(f"  group {gid}: {said}")
     failed = store.instances(run_id, states=[TIState.FAILED])
     if failed:
         lines.extend(_failed_lines(run_id, spec.tasks, failed))

@@ -6,10 +6,20 @@ import logging
 from dataclasses import replace
 
 from minimap.rules import lanes
-from minimap.rules.decisions import Abandon, Counts, FinishRun, Prepare, Settle, decide, successes_needed
+from minimap.rules.decisions import (
+    Abandon,
+    AbandonLanes,
+    Counts,
+    FinishRun,
+    Prepare,
+    Settle,
+    decide,
+    successes_needed,
+)
 from minimap.rules.expansion import LANE, ExpansionError, Lazy, call_kwargs, encode_args, iter_expand, lazy_refs
 from minimap.rules.expansion import lanes as lane_arguments
 from minimap.rules.mapping import plan_expansion
+from minimap.rules.tolerance import Tallies
 from minimap.snapshot import DagSpec, GroupSpec, TaskSpec
 from minimap.states import RunState, TIState
 from minimap.store.lanes import LaneTx
@@ -62,8 +72,9 @@ class Scheduler:
             for _ in range(2 * len(spec.tasks) + 2):  # each pass settles at least one task, or stops
                 counts = tx.decision_counts(lambda p: successes_needed(spec, p)) if bounded else tx.counts()
                 unexpanded = lane_tx.unexpanded(spec) if spec.groups else frozenset()
-                actions = decide(spec, counts, unexpanded)
-                moved = self._lanes(tx, lane_tx, spec, counts, unexpanded)
+                tallies = lane_tx.tallies(spec, counts) if spec.groups else {}  # failed lanes, where tolerated
+                actions = decide(spec, counts, unexpanded, tallies)
+                moved = self._lanes(tx, lane_tx, spec, counts, unexpanded, tallies)
                 if not actions and not moved:
                     break
                 if not notified and (moved or any(isinstance(a, (Prepare, lanes.ExpandGroup)) for a in actions)):
@@ -82,6 +93,9 @@ class Scheduler:
                             "run %s: task %s failed past its tolerance: %s", run_id, action.task_id, action.reason
                         )
                         tx.abandon(action.task_id, action.reason)
+                    elif isinstance(action, AbandonLanes):
+                        log.warning("run %s: group %s past its tolerance: %s", run_id, action.group_id, action.reason)
+                        lane_tx.abandon(spec.groups[action.group_id], action.reason)
                     elif isinstance(action, Settle):
                         log.info("run %s: task %s is %s", run_id, action.task_id, action.state)
                         tx.settle(action.task_id, action.state)
@@ -128,7 +142,9 @@ class Scheduler:
         lane_tx.make_lanes(spec, group, made)
         self.expanded += len(made) * len(group.tasks)
 
-    def _lanes(self, tx: RunTx, lane_tx: LaneTx, spec: DagSpec, counts: Counts, unexpanded: frozenset[str]) -> bool:
+    def _lanes(
+        self, tx: RunTx, lane_tx: LaneTx, spec: DagSpec, counts: Counts, unexpanded: frozenset[str], tallies: Tallies
+    ) -> bool:
         """Judge the waiting steps of every expanded group's lanes; whether anything moved."""
         moved = False
         for gid, group in spec.groups.items():
@@ -137,7 +153,7 @@ class Scheduler:
             if not any(counts.get(t, {}).get(TIState.SCHEDULED) for t in group.tasks):
                 continue
             found = lane_tx.facts(spec, group)
-            for action in lanes.lane_actions(spec, group, counts, found.lanes, found.in_flight):
+            for action in lanes.lane_actions(spec, group, counts, found.lanes, found.in_flight, tallies):
                 moved = True
                 if isinstance(action, lanes.SettleLanes):
                     lane_tx.settle(action.task_id, action.indexes, action.state)

@@ -2,7 +2,9 @@
 succeeded, so the run can finish -- and never an instance that succeeded, unless asked.
 
 Downstream follows lanes: from lane i of a mapped task group, the group's next steps are reset in lane i
-only; a task outside the group (a consumer of every lane) is reset whole, and from there on everything is."""
+only; a task outside the group (a consumer of every lane) is reset whole, and from there on everything is.
+A cleared failure that a tolerance let pass (a task's tolerated_failures, or a lane of a group's) also resets
+what ran without it, even where it succeeded."""
 
 from __future__ import annotations
 
@@ -114,9 +116,14 @@ def plan(
         return []
     tolerant = _tolerated_failures(spec, chosen.values())
     for task_id in tolerant:  # instances a tolerance left unstarted start again with the failures cleared
+        if spec.tasks[task_id].group is not None:
+            continue  # a group's: whole lanes (below)
         for i in by_task[task_id].values():
             if i.state is TIState.SKIPPED and i.try_number == 0:
                 chosen[i.task_id, i.map_index] = i
+    for gid in sorted({g for t in tolerant if (g := spec.tasks[t].group) is not None}):
+        for i in _unstarted_lanes(spec.groups[gid].tasks, by_task):
+            chosen[i.task_id, i.map_index] = i
     rerun = spec.downstream_closure(tolerant)
     for i in _downstream(spec, by_task, list(chosen)):
         if i.state in (TIState.SCHEDULED, TIState.RUNNING, TIState.QUEUED):
@@ -128,11 +135,35 @@ def plan(
 
 
 def _tolerated_failures(spec: DagSpec, chosen: Iterable[Instance]) -> set[str]:
-    """Tasks with a tolerated_failures among whose cleared instances one had failed: what waits on them ran
-    without that instance's result, so it runs again once the instance is finished."""
-    return {
-        i.task_id for i in chosen if i.state is TIState.FAILED and spec.tasks[i.task_id].tolerated_failures is not None
-    }
+    """Tasks with a tolerated_failures among whose cleared instances one had failed, and steps of a mapped group
+    with a tolerated_failures among whose cleared instances one had failed or was upstream_failed (a failed lane):
+    what waits on them ran without that instance's result (that lane's), so it runs again once it is finished."""
+    return {i.task_id for i in chosen if _tolerated(spec, i)}
+
+
+def _tolerated(spec: DagSpec, i: Instance) -> bool:
+    group = spec.lane_group(i.task_id)
+    if group is not None:
+        return group.tolerated_failures is not None and i.state in _LANE_FAILED
+    return i.state is TIState.FAILED and spec.tasks[i.task_id].tolerated_failures is not None
+
+
+_LANE_FAILED = (TIState.FAILED, TIState.UPSTREAM_FAILED)
+
+
+def _unstarted_lanes(steps: Sequence[str], by_task: dict[str, dict[int, Instance]]) -> list[Instance]:
+    """The instances of the lanes a group's tolerance left unstarted: every step skipped, none ever tried."""
+    lanes: dict[int, list[Instance]] = {}
+    for tid in steps:
+        for i in by_task.get(tid, {}).values():
+            if i.map_index >= 0:
+                lanes.setdefault(i.map_index, []).append(i)
+    return [
+        i
+        for lane in lanes.values()
+        if all(i.state is TIState.SKIPPED and i.try_number == 0 for i in lane)
+        for i in lane
+    ]
 
 
 def expected_reruns(spec: DagSpec, reset: Sequence[Instance]) -> set[tuple[str, int]]:

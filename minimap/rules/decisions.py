@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from minimap.rules import tolerance
 from minimap.rules.lanes import ExpandGroup, SettleGroup, group_actions, outside_counts
-from minimap.rules.tolerance import Standing, as_upstream, standing
+from minimap.rules.tolerance import (
+    NO_TALLIES,
+    Standing,
+    Tallies,
+    group_standing,
+    group_verdict,
+    seen_upstream,
+    standing,
+)
 from minimap.rules.triggerrules import EARLY_ON_SUCCESS, UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec
 from minimap.states import UNFINISHED, RunState, TIState
@@ -43,21 +51,30 @@ class Abandon:
 
 
 @dataclass(frozen=True)
+class AbandonLanes:
+    """The mapped group failed past its tolerance: its lanes not started never will (every step skipped,
+    `reason`); the lanes under way run to their end."""
+
+    group_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FinishRun:
     """Every instance is finished: the run ends in `state`."""
 
     state: RunState
 
 
-Action = Prepare | Settle | Abandon | FinishRun | ExpandGroup | SettleGroup
+Action = Prepare | Settle | Abandon | AbandonLanes | FinishRun | ExpandGroup | SettleGroup
 Counts = Mapping[str, Mapping[TIState, int]]  # task_id -> state -> number of instances
 
 
-def upstream_counts(spec: DagSpec, counts: Counts, task_id: str) -> UpstreamCounts:
+def upstream_counts(spec: DagSpec, counts: Counts, task_id: str, tallies: Tallies = NO_TALLIES) -> UpstreamCounts:
     """How the instances of `task_id`'s upstream tasks stand (removed ones do not count; a tolerance applied)."""
     total = success = skipped = failed = upstream_failed = 0
     for up in spec.tasks[task_id].upstream:
-        c = as_upstream(spec.tasks[up], counts.get(up, {}))
+        c = seen_upstream(spec, up, counts, tallies)
         total += sum(n for s, n in c.items() if s is not TIState.REMOVED)
         success += c.get(TIState.SUCCESS, 0)
         skipped += c.get(TIState.SKIPPED, 0)
@@ -66,12 +83,12 @@ def upstream_counts(spec: DagSpec, counts: Counts, task_id: str) -> UpstreamCoun
     return UpstreamCounts(total, success, skipped, failed, upstream_failed)
 
 
-def run_outcome(spec: DagSpec, counts: Counts) -> RunState | None:
+def run_outcome(spec: DagSpec, counts: Counts, tallies: Tallies = NO_TALLIES) -> RunState | None:
     """The run's final state once nothing is left to do, else None."""
     if any(n for c in counts.values() for s, n in c.items() if s in UNFINISHED):
         return None
     for leaf in spec.leaves():
-        c = as_upstream(spec.tasks[leaf], counts.get(leaf, {}))
+        c = seen_upstream(spec, leaf, counts, tallies)
         if c.get(TIState.FAILED, 0) or c.get(TIState.UPSTREAM_FAILED, 0):
             return RunState.FAILED
     return RunState.SUCCESS
@@ -95,10 +112,18 @@ def successes_needed(spec: DagSpec, counts: Counts) -> set[str]:
     return needed
 
 
-def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset()) -> list[Action]:
+def decide(
+    spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset(), tallies: Tallies = NO_TALLIES
+) -> list[Action]:
     """What to do now for a run whose instances stand as `counts`; `unexpanded`: mapped task groups whose
-    lanes are not made yet (their tasks' lanes are decided by `lanes.lane_actions`)."""
+    lanes are not made yet (their tasks' lanes are decided by `lanes.lane_actions`); `tallies`: the lanes of
+    the mapped groups with tolerated_failures that have a failed step (`tolerance.tallies_needed`)."""
     actions: list[Action] = list(group_actions(spec, counts, sorted(unexpanded)))
+    for gid, tally in sorted(tallies.items()):
+        group = spec.groups[gid]
+        if tally.unstarted and group_standing(spec, group, counts, tally) is Standing.EXCEEDED:
+            said = group_verdict(spec, group, counts, tally)
+            actions.append(AbandonLanes(gid, f"not started: group {gid} had {said}"))
     for tid, task in spec.tasks.items():
         if task.group is not None:
             continue  # decided lane by lane (lanes.lane_actions)
@@ -109,7 +134,7 @@ def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset
             continue
         if not c.get(TIState.SCHEDULED):
             continue
-        upstream = outside_counts(spec, counts, tid)
+        upstream = outside_counts(spec, counts, tid, tallies)
         if upstream is None:
             continue  # a group it waits on still has lanes under way
         verdict = evaluate(task.trigger_rule, upstream)
@@ -118,7 +143,7 @@ def decide(spec: DagSpec, counts: Counts, unexpanded: frozenset[str] = frozenset
         elif verdict is not Verdict.WAIT:
             actions.append(Settle(tid, TIState(verdict.value)))
     if not actions and not unexpanded:
-        outcome = run_outcome(spec, counts)
+        outcome = run_outcome(spec, counts, tallies)
         if outcome is not None:
             actions.append(FinishRun(outcome))
     return actions

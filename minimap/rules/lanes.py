@@ -3,7 +3,8 @@
 Lane i of a group is map index i of each of its tasks. A step's upstream inside the group counts by its
 lane alone (`b[i]` waits for `a[i]`); an upstream outside the group counts whole, every instance of it,
 as for any task. A task that waits on a group's lanes from outside is judged once every lane is finished
-(see `outside_counts`), so a failed lane never decides for the others before they have run.
+(see `outside_counts`), so a failed lane never decides for the others before they have run -- unless the
+group has `tolerated_failures` and its failed lanes went past it: then the group failed at once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from minimap.rules.tolerance import as_upstream
+from minimap.rules.tolerance import NO_TALLIES, Standing, Tallies, seen_upstream, step_standing
 from minimap.rules.triggerrules import UpstreamCounts, Verdict, evaluate
 from minimap.snapshot import DagSpec, GroupSpec
 from minimap.states import FINISHED, TIState
@@ -68,15 +69,20 @@ def whole(c: Mapping[TIState, int]) -> UpstreamCounts:
     )  # fmt: skip
 
 
-def outside_counts(spec: DagSpec, counts: Counts, task_id: str) -> UpstreamCounts | None:
+def outside_counts(spec: DagSpec, counts: Counts, task_id: str, tallies: Tallies = NO_TALLIES) -> UpstreamCounts | None:
     """The upstream of `task_id` that is not in its own lane, counted whole; None while a group it waits on
-    from outside still has a lane that is not finished (it is judged on every lane, never on some)."""
+    from outside still has a lane that is not finished (it is judged on every lane, never on some), unless that
+    group failed past its tolerated_failures (`tallies`: failed lanes of the groups with one)."""
     total = UpstreamCounts()
     for up in spec.tasks[task_id].upstream:
         if spec.in_lane(up, task_id):
             continue
-        c = as_upstream(spec.tasks[up], counts.get(up, {}))  # a failure within its tolerance counts as success
-        if spec.tasks[up].group is not None and any(n for s, n in c.items() if s not in FINISHED):
+        c = seen_upstream(spec, up, counts, tallies)  # a failure within its tolerance counts as success
+        if (
+            spec.tasks[up].group is not None
+            and any(n for s, n in c.items() if s not in FINISHED)
+            and step_standing(spec, up, counts, tallies) is not Standing.EXCEEDED
+        ):
             return None
         total = add(total, whole(c))
     return total
@@ -98,7 +104,7 @@ def group_actions(spec: DagSpec, counts: Counts, unexpanded: Iterable[str]) -> l
 
 
 def lane_actions(
-    spec: DagSpec, group: GroupSpec, counts: Counts, lanes: Lanes, in_flight: int = 0
+    spec: DagSpec, group: GroupSpec, counts: Counts, lanes: Lanes, in_flight: int = 0, tallies: Tallies = NO_TALLIES
 ) -> list[QueueLanes | SettleLanes]:
     """What the waiting instances in `lanes` do now, lane by lane.
 
@@ -106,7 +112,7 @@ def lane_actions(
     (lowest index first) only while fewer than that many lanes are in flight -- started, not finished -- so
     the lanes under way finish before others begin.
     """
-    outside = {t: outside_counts(spec, counts, t) for t in group.tasks}
+    outside = {t: outside_counts(spec, counts, t, tallies) for t in group.tasks}
     room = None if group.max_active_lanes is None else group.max_active_lanes - in_flight
     queue: dict[str, list[int]] = {}
     settle: dict[tuple[str, TIState], list[int]] = {}

@@ -1,7 +1,9 @@
-"""Failure tolerance of a mapped task (pure): how many failed instances still count as the task succeeding.
+"""Failure tolerance of a mapped task or a mapped task group (pure): how many failed instances (or lanes)
+still count as the task (or group) succeeding.
 
 `tolerated_failures=3` allows three failed instances; `tolerated_failures="5%"` allows failures up to 5% of the
-task's instances (failed * 100 <= 5 * instances, computed exactly: 2 of 40 pass, 3 of 40 do not).
+task's instances (failed * 100 <= 5 * instances, computed exactly: 2 of 40 pass, 3 of 40 do not). On a mapped
+group the same counts lanes: a lane failed when one of its steps ended failed or upstream_failed.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from minimap.exceptions import DefinitionError
 from minimap.states import UNFINISHED, TIState
 
 if TYPE_CHECKING:
-    from minimap.snapshot import TaskSpec
+    from minimap.snapshot import DagSpec, GroupSpec, TaskSpec
+
+Counts = Mapping[str, Mapping[TIState, int]]  # task_id -> state -> number of instances
+_BAD = (TIState.FAILED, TIState.UPSTREAM_FAILED)
 
 
 @dataclass(frozen=True)
@@ -75,10 +81,19 @@ def standing(task: TaskSpec, counts: Mapping[TIState, int]) -> Standing:
     return Standing.TOLERATED
 
 
-def as_upstream(task: TaskSpec, counts: Mapping[TIState, int]) -> dict[TIState, int]:
+def as_upstream(task: TaskSpec, counts: Mapping[TIState, int], group: Standing = Standing.NONE) -> dict[TIState, int]:
     """How `task`'s instances count for the tasks that wait on it: while within its tolerance, its failures are
-    not done yet (pending) or count as successes (every instance finished); past it, as they are."""
+    not done yet (pending) or count as successes (every instance finished); past it, as they are.
+
+    `group`: how the task's mapped group stands against its tolerance (see `group_standing`): a step's failed
+    and upstream_failed instances (its failed lanes) count the same way."""
     seen = dict(counts)
+    if group is Standing.PENDING or group is Standing.TOLERATED:
+        bad = sum(seen.pop(s, 0) for s in _BAD)
+        to = TIState.RUNNING if group is Standing.PENDING else TIState.SUCCESS
+        if bad:
+            seen[to] = seen.get(to, 0) + bad
+        return seen
     failed = seen.get(TIState.FAILED, 0)
     s = standing(task, counts)
     if failed and s is Standing.PENDING:
@@ -97,3 +112,77 @@ def verdict(task: TaskSpec, counts: Mapping[TIState, int]) -> str | None:
     if s is Standing.TOLERATED and failed:
         return f"{failed} failed, within {tolerance(task.tolerated_failures).describe()}: the task succeeded"
     return None
+
+
+# --- mapped task groups: failed lanes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaneTally:
+    """How a mapped group's lanes stand, read by the store: lanes made, lanes with a step failed or
+    upstream_failed, and lanes not started (every step still scheduled or queued)."""
+
+    lanes: int = 0
+    failed: int = 0
+    unstarted: int = 0
+
+
+Tallies = Mapping[str, LaneTally]  # group_id -> its lanes (a group with no failed step may have none)
+NO_TALLIES: Tallies = MappingProxyType({})
+
+
+def tallies_needed(spec: DagSpec, counts: Counts) -> list[str]:
+    """Mapped groups with tolerated_failures one of whose steps has a failed or upstream_failed instance: the
+    groups whose failed lanes the store counts (without a failure, nothing is left to tolerate)."""
+    return [
+        gid
+        for gid, g in spec.groups.items()
+        if g.mapped
+        and g.tolerated_failures is not None
+        and any(counts.get(t, {}).get(s) for t in g.tasks for s in _BAD)
+    ]
+
+
+def group_standing(spec: DagSpec, group: GroupSpec, counts: Counts, tally: LaneTally | None) -> Standing:
+    """Where a mapped group stands against its tolerated_failures, counting failed lanes.
+
+    NONE (failures count as they are) when it has no tolerance, no tally (no failed step), no lanes (its input
+    failed or was empty), or, within the tolerance, a task outside the group that one of its steps waits on
+    failed: a lane that could not run for that is not a failure of its own, and is never tolerated. Past the
+    tolerance it is EXCEEDED whatever the cause (as the claim sees it: store/tolerance.py)."""
+    if group.tolerated_failures is None or tally is None or tally.lanes == 0:
+        return Standing.NONE
+    if not tolerance(group.tolerated_failures).allows(tally.failed, tally.lanes):
+        return Standing.EXCEEDED
+    inside = set(group.tasks)
+    for tid in group.tasks:
+        for up in spec.tasks[tid].upstream:
+            if up not in inside and any(as_upstream(spec.tasks[up], counts.get(up, {})).get(s) for s in _BAD):
+                return Standing.NONE
+    if any(n for t in group.tasks for s, n in counts.get(t, {}).items() if s in UNFINISHED):
+        return Standing.PENDING
+    return Standing.TOLERATED
+
+
+def step_standing(spec: DagSpec, task_id: str, counts: Counts, tallies: Tallies) -> Standing:
+    """How the mapped group `task_id` is a step of stands against its tolerance (NONE: not a step of one)."""
+    gid = spec.tasks[task_id].group
+    if gid is None:
+        return Standing.NONE
+    return group_standing(spec, spec.groups[gid], counts, tallies.get(gid))
+
+
+def seen_upstream(spec: DagSpec, task_id: str, counts: Counts, tallies: Tallies) -> dict[TIState, int]:
+    """`task_id`'s instances as the tasks waiting on it count them: its own tolerance, or its group's, applied."""
+    return as_upstream(spec.tasks[task_id], counts.get(task_id, {}), step_standing(spec, task_id, counts, tallies))
+
+
+def group_verdict(spec: DagSpec, group: GroupSpec, counts: Counts, tally: LaneTally | None) -> str | None:
+    """One line on the group's tolerance once it decided something (for the run's summary and the skip reason)."""
+    s = group_standing(spec, group, counts, tally)
+    if tally is None or not tally.failed or s in (Standing.NONE, Standing.PENDING):
+        return None
+    lanes = f"{tally.failed} lane{'s' * (tally.failed != 1)} failed"
+    if s is Standing.EXCEEDED:
+        return f"{lanes}, past {tolerance(group.tolerated_failures).describe()}: the group failed"
+    return f"{lanes}, within {tolerance(group.tolerated_failures).describe()}: the group succeeded"

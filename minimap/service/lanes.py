@@ -34,6 +34,7 @@ class LaneMatrix:
     lanes: list[Lane] = field(default_factory=list)
     max_active_lanes: int | None = None
     placeholder: TIState | None = None  # without lanes: scheduled (not expanded yet), skipped (mapped over nothing)...
+    tolerated_failures: int | str | None = None  # failed lanes the group may have and succeed
 
     def describe(self) -> str:
         """The lanes' states in a few words."""
@@ -76,7 +77,9 @@ def lane_matrix(store: Store, run_id: str, group_id: str, after: int = -1, limit
             if row.label and row.map_index not in labels:
                 labels[row.map_index] = row.label
     lanes = [Lane(i, labels.get(i), s, lane_state(s.values())) for i, s in sorted(states.items())]
-    return LaneMatrix(run_id, group_id, group.tasks, lanes, group.max_active_lanes, placeholder)
+    return LaneMatrix(
+        run_id, group_id, group.tasks, lanes, group.max_active_lanes, placeholder, group.tolerated_failures
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def lane_matrix_json(m: LaneMatrix) -> dict[str, Any]:
         "group_id": m.group_id,
         "tasks": list(m.tasks),
         "max_active_lanes": m.max_active_lanes,
+        "tolerated_failures": m.tolerated_failures,
         "counts": m.counts,
         "lanes": [
             {"map_index": lane.map_index, "label": lane.label, "state": lane.state,

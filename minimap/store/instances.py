@@ -175,7 +175,8 @@ def results(conn: Connection, run_id: str, spec: DagSpec, task_ids: Iterable[str
     for tid in task_ids:
         key = {"k_run_id": run_id, "k_task_id": tid}
         if spec.tasks[tid].group is not None:  # a group's lanes: aligned, None where a lane did not succeed
-            values[tid] = aligned_results(conn, run_id, tid)
+            # (a group with tolerated_failures leaves its failed lanes out)
+            values[tid] = aligned_results(conn, run_id, tid, spec)
         elif spec.tasks[tid].mapped:
             values[tid] = [json.loads(r.result) for r in conn.execute(MAPPED_RESULTS, key)]
         else:

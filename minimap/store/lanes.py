@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, select, update
 
+from minimap.rules.tolerance import Counts, LaneTally, tallies_needed
 from minimap.snapshot import DagSpec, GroupSpec
 from minimap.states import UNFINISHED, TIState
 from minimap.store.rows import decode, utcnow
@@ -22,6 +23,8 @@ from minimap.store.tables import task_instance
 ti = task_instance.c
 up = task_instance.alias("up")
 _OPEN = [s.value for s in UNFINISHED]
+BAD = [TIState.FAILED.value, TIState.UPSTREAM_FAILED.value]
+_WAITING = [TIState.SCHEDULED.value, TIState.QUEUED.value]
 _CHUNK = 5000
 
 
@@ -241,14 +244,92 @@ def settle_lanes(
         )
 
 
-def aligned_results(conn: Connection, run_id: str, task_id: str) -> list[Any]:
-    """A group task's results lane by lane, in index order; None where a lane's step did not succeed."""
+def aligned_results(conn: Connection, run_id: str, task_id: str, spec: DagSpec | None = None) -> list[Any]:
+    """A group task's results lane by lane, in index order; None where a lane's step did not succeed. In a group
+    with tolerated_failures (given `spec`), its failed lanes are left out (`failed_lanes`)."""
     q = (
-        select(ti.state, ti.result)
+        select(ti.map_index, ti.state, ti.result)
         .where(ti.run_id == run_id, ti.task_id == task_id, ti.map_index >= 0, ti.state != TIState.REMOVED.value)
         .order_by(ti.map_index)
     )
-    return [decode(r.result) if r.state == TIState.SUCCESS.value else None for r in conn.execute(q)]
+    group = spec.lane_group(task_id) if spec is not None else None
+    left_out = set(failed_lanes(conn, run_id, group)) if group is not None and group.tolerated_failures else set()
+    return [
+        decode(r.result) if r.state == TIState.SUCCESS.value else None
+        for r in conn.execute(q)
+        if r.map_index not in left_out
+    ]
+
+
+@functools.cache
+def _failed_lanes(tasks: tuple[str, ...]) -> Any:
+    """Lanes with a step failed or upstream_failed, in order: ix_task_instance_run_task_state_times alone."""
+    return (
+        select(ti.map_index)
+        .where(ti.run_id == bindparam("run_id"), ti.task_id.in_(tasks), ti.map_index >= 0, ti.state.in_(BAD))
+        .group_by(ti.map_index)
+        .order_by(ti.map_index)
+    )
+
+
+def failed_lanes(conn: Connection, run_id: str, group: GroupSpec) -> list[int]:
+    """The map indexes of the group's failed lanes (a step failed or upstream_failed), in order."""
+    return list(conn.execute(_failed_lanes(tuple(group.tasks)), {"run_id": run_id}).scalars())
+
+
+@functools.cache
+def tally_query(tasks: tuple[str, ...]) -> Any:
+    """Lanes, failed lanes and lanes not started: one aggregate over the group's instances by primary key."""
+    per_lane = (
+        select(
+            ti.map_index,
+            func.max(case((ti.state.in_(BAD), 1), else_=0)).label("failed"),
+            func.min(case((ti.state.in_(_WAITING), 1), else_=0)).label("unstarted"),
+        )
+        .where(
+            ti.run_id == bindparam("run_id"),
+            ti.task_id.in_(tasks),
+            ti.map_index >= 0,
+            ti.state != TIState.REMOVED.value,
+        )
+        .group_by(ti.map_index)
+        .subquery()
+    )
+    return select(
+        func.count(), func.coalesce(func.sum(per_lane.c.failed), 0), func.coalesce(func.sum(per_lane.c.unstarted), 0)
+    ).select_from(per_lane)
+
+
+def tallies(conn: Connection, run_id: str, spec: DagSpec, counts: Counts) -> dict[str, LaneTally]:
+    """The lanes of the mapped groups with tolerated_failures that have a failed step (`tallies_needed`)."""
+    found: dict[str, LaneTally] = {}
+    for gid in tallies_needed(spec, counts):
+        lanes, failed, unstarted = conn.execute(tally_query(tuple(spec.groups[gid].tasks)), {"run_id": run_id}).one()
+        found[gid] = LaneTally(int(lanes), int(failed), int(unstarted))
+    return found
+
+
+def abandon_lanes(conn: Connection, run_id: str, group: GroupSpec, reason: str) -> None:
+    """The group failed past its tolerance: every step of each lane not started (every step scheduled or
+    queued) is skipped with `reason`; a lane one of whose steps started runs on. One statement whose rows keep
+    their state check, so an instance a worker claimed meanwhile is left alone (the claim refuses the rest:
+    store/tolerance.py)."""
+    conn.execute(
+        update(task_instance)
+        .where(
+            ti.run_id == run_id,
+            ti.task_id.in_(list(group.tasks)),
+            ti.map_index >= 0,
+            ti.state.in_(_WAITING),
+            ~exists().where(
+                up.c.run_id == ti.run_id,
+                up.c.task_id.in_(list(group.tasks)),
+                up.c.map_index == ti.map_index,
+                up.c.state.not_in(_WAITING),
+            ),
+        )
+        .values(state=TIState.SKIPPED.value, ended_at=utcnow(), error=reason)
+    )
 
 
 class LaneTx:
@@ -279,3 +360,9 @@ class LaneTx:
 
     def settle(self, task_id: str, indexes: Sequence[int], state: TIState, error: str | None = None) -> None:
         settle_lanes(self.conn, self.run_id, task_id, indexes, state, error)
+
+    def tallies(self, spec: DagSpec, counts: Counts) -> dict[str, LaneTally]:
+        return tallies(self.conn, self.run_id, spec, counts)
+
+    def abandon(self, group: GroupSpec, reason: str) -> None:
+        abandon_lanes(self.conn, self.run_id, group, reason)

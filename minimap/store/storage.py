@@ -19,9 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from minimap.exceptions import DatabaseError, NotFoundError
+from minimap.rules.tolerance import Counts, LaneTally
 from minimap.snapshot import DagSpec
 from minimap.states import TIState
-from minimap.store import claims, completions, instances, leases, maintenance, pipelined, runs
+from minimap.store import claims, completions, instances, lanes, leases, maintenance, pipelined, runs
 from minimap.store.engine import database_error, mask
 from minimap.store.rows import Claimed, Completion, InstanceRow, RunRow, TryRow, utcnow
 from minimap.store.scheduling import RunTx
@@ -233,6 +234,11 @@ class Store:
         """task_id -> state -> number of instances."""
         with self._tx() as conn:
             return instances.state_counts(conn, run_id)
+
+    def tallies(self, run_id: str, spec: DagSpec, counts: Counts) -> dict[str, LaneTally]:
+        """The lanes of the mapped groups with tolerated_failures that have a failed step (store/lanes.py)."""
+        with self._tx() as conn:
+            return lanes.tallies(conn, run_id, spec, counts)
 
     def instances(
         self,

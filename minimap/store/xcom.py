@@ -29,6 +29,23 @@ def failed_indexes(url: str, run_id: str, task_ids: list[str]) -> dict[str, list
     return found
 
 
+def failed_lanes(url: str, run_id: str, steps: list[str]) -> list[int]:
+    """The lanes of a mapped group (its steps' task ids) with a step failed or upstream_failed, in order."""
+    # ix_task_instance_run_task_state_times: (run_id, task_id, state, map_index) from the index alone
+    q = (
+        select(ti.c.map_index)
+        .where(
+            ti.c.run_id == run_id,
+            ti.c.task_id.in_(steps),
+            ti.c.map_index >= 0,
+            ti.c.state.in_([TIState.FAILED.value, TIState.UPSTREAM_FAILED.value]),
+        )
+        .group_by(ti.c.map_index)
+        .order_by(ti.c.map_index)
+    )
+    return [r.map_index for r in _read(url, q)]
+
+
 def _read(url: str, q: Any) -> list[Any]:
     # An engine per read, closed after it: pulls are rare, and an idle pooled connection in every task
     # process of every worker would add up to more than Postgres allows.

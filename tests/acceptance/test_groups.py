@@ -147,6 +147,9 @@ def test_a_group_over_nothing_skips_every_step(db_url: str) -> None:
         ),
         ("@task_group\ndef g(x):\n    t(x)\ng.expand(x='abc')", ":9: expand() argument 'x' of task group g is a str"),
         ("@task_group(max_active_lanes=0)\ndef g(x):\n    t(x)\ng.expand(x=[1])", ":6: max_active_lanes must be"),
+        ("@task_group(tolerated_failures=1)\ndef g(x):\n    t(x)\ng(1)", ":9: tolerated_failures applies to a mapped"),
+        ("@task_group(tolerated_failures='x%')\ndef g(x):\n    t(x)\ng.expand(x=[1])", ":6: tolerated_failures must"),
+        ("@task_group(tolerated_failures=-1)\ndef g(x):\n    t(x)\ng.expand(x=[1])", ":6: tolerated_failures must"),
     ],
 )
 def test_group_misuse_is_one_line_with_file_and_line(tmp_path: Path, db_url: str, source: str, expected: str) -> None:
