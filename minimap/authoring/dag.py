@@ -235,10 +235,12 @@ class DAG:
 
 def _group_spec(g: Any) -> GroupSpec:
     what = f"an argument of task group {g.group_id}"
-    if g.tolerated_failures is not None and not g.mapped:  # `with TaskGroup(..., tolerated_failures=...)`
-        raise DefinitionError(
-            f"{g.defined_at}: tolerated_failures applies to a mapped task group (.expand() or .expand_kwargs())"
-        )
+    if not g.mapped:  # `with TaskGroup(..., tolerated_failures=...)`: lane options on a group that has no lanes
+        for name in ("tolerated_failures", "max_active_lanes", "map_index_template"):
+            if getattr(g, name) is not None:
+                raise DefinitionError(
+                    f"{g.defined_at}: {name} applies to a mapped task group (.expand() or .expand_kwargs())"
+                )
     return GroupSpec(
         group_id=g.group_id,
         tasks=tuple(t.task_id for t in g.tasks),

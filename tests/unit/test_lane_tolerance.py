@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from minimap import DAG, task, task_group
+from minimap import DAG, TaskGroup, task, task_group
 from minimap.exceptions import DefinitionError
 from minimap.rules.clearing import Instance, expected_reruns, group_targets, plan
 from minimap.rules.decisions import AbandonLanes, FinishRun, Prepare, Settle, decide
@@ -191,3 +191,18 @@ def test_clearing_the_failed_lanes_past_the_tolerance_restarts_the_lanes_left_un
     targets, states = group_targets(spec, "g", [], [F])
     found = {(i.task_id, i.map_index) for i in plan(spec, have, targets, states)}
     assert found == {("g.b", 0), ("g.b", 1), ("g.b", 2), ("g.a", 3), ("g.b", 3), ("g.a", 4), ("g.b", 4), ("report", -1)}
+
+
+@pytest.mark.parametrize("option", [{"tolerated_failures": 1}, {"max_active_lanes": 2}, {"map_index_template": "x"}])
+def test_lane_options_on_a_with_task_group_that_is_never_mapped_are_refused(option: dict[str, object]) -> None:
+    with DAG("w") as dag:
+
+        @task
+        def t() -> int:
+            return 1
+
+        with TaskGroup("g", **option):
+            t()
+    name = next(iter(option))
+    with pytest.raises(DefinitionError, match=f"{name} applies to a mapped task group"):
+        dag.spec()
