@@ -7,7 +7,7 @@ import json
 import click
 
 from minimap import api
-from minimap.cli import EXIT_OK, _table, common
+from minimap.cli.common import EXIT_OK, common, render_table
 
 
 @click.group()
@@ -25,7 +25,7 @@ def list_(db_url: str | None, as_json: bool) -> int:
         click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
         return EXIT_OK
     table = [[r.name, str(r.slots), str(r.running), str(r.queued), r.description or ""] for r in rows]
-    click.echo(_table(["pool", "slots", "running", "queued", "description"], table))
+    click.echo(render_table(["pool", "slots", "running", "queued", "description"], table))
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import click
 
 from minimap import api
-from minimap.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _drive, _table, _when, common
+from minimap.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, common, drive_run, fmt_when, render_table
 from minimap.service import schedules
 from minimap.states import RunState
 
@@ -21,7 +21,7 @@ def dags() -> None:
 def _next(d: schedules.DagInfo) -> str:
     if d.next_logical_date is None:
         return ""
-    return f"{_when(d.next_logical_date)} (due {_when(d.next_due)})"
+    return f"{fmt_when(d.next_logical_date)} (due {fmt_when(d.next_due)})"
 
 
 @dags.command("list")
@@ -46,7 +46,7 @@ def list_(db_url: str | None, as_json: bool) -> int:
         ]
         for d in found
     ]
-    click.echo(_table(["dag_id", "schedule", "next run", "paused", "file", "error"], rows))
+    click.echo(render_table(["dag_id", "schedule", "next run", "paused", "file", "error"], rows))
     return EXIT_OK
 
 
@@ -98,7 +98,7 @@ def backfill(
     code = EXIT_OK
     for run, _ in found:
         if run.state in (RunState.QUEUED, RunState.RUNNING):
-            outcome = _drive(store, run, workers)
+            outcome = drive_run(store, run, workers)
             if outcome == EXIT_INTERRUPTED:
                 return outcome
         else:
