@@ -227,11 +227,10 @@ def apply_expansion(
     fields = dict(some._mapping) if some is not None else {}
     if plan.drop_placeholder:
         conn.execute(DROP_PLACEHOLDER, key)
-    columns = ("run_id", "task_id", "map_index", "dag_id", "state", "try_number", "max_tries", "args", "queued_at",
-               *fields)  # fmt: skip
-    queued, extra = TIState.QUEUED.value, tuple(fields.values())
-    rows = ((run_id, task_id, i, dag_id, queued, 0, max_tries, args[i], now, *extra) for i in plan.add)
-    bulk.insert_instances(conn, columns, rows)  # streamed: COPY on Postgres, executemany on SQLite
+    constant = {"run_id": run_id, "task_id": task_id, "dag_id": dag_id, "state": TIState.QUEUED.value,
+                "try_number": 0, "max_tries": max_tries, "queued_at": now, **fields}  # fmt: skip
+    rows = ((i, args[i]) for i in plan.add)
+    bulk.insert_instances(conn, constant, rows)  # streamed: COPY on Postgres, executemany on SQLite
     for i in plan.new_args:
         conn.execute(SET_ARGS, {**key, "k_map_index": i, "args": args[i]})
     for statement, indexes in ((QUEUE_INDEXES, plan.queue), (REMOVE_INDEXES, plan.remove)):

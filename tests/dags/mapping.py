@@ -189,3 +189,11 @@ with DAG("skips") as skips:
 
 with DAG("literal") as literal:
     collect(ident.expand(x=["a", "b", "c"]))
+
+
+# Arguments COPY's text format must escape (tab, newline, carriage return, backslash), quotes, None and non-ASCII:
+# each must reach its task as it was written.
+AWKWARD = ["a\tb", "c\\d", 'e"f', "g\nh", "i\rj", None, "ü\\N", "\\", {"k": "l\tm"}]
+
+with DAG("awkward") as awkward:
+    collect(ident.expand(x=AWKWARD))

@@ -12,6 +12,7 @@ from minimap.states import RunState, TIState
 from minimap.store.rows import InstanceRow
 from minimap.store.storage import Store
 from tests.conftest import DAGS, ledger
+from tests.dags.mapping import AWKWARD
 
 MAPPING = str(DAGS / "mapping.py")
 
@@ -50,6 +51,13 @@ def test_zero_length_skips_the_task_and_what_waits_on_it(store: Store) -> None:
     assert state is RunState.SUCCESS
     assert rows["ident", -1].state is TIState.SKIPPED
     assert rows["after", -1].state is TIState.SKIPPED
+
+
+def test_arguments_with_tabs_newlines_backslashes_and_none_arrive_as_written(store: Store) -> None:
+    _, state, rows = run_dag(store, "awkward")  # expanded by COPY text on Postgres, executemany on SQLite
+    assert state is RunState.SUCCESS
+    assert results(rows, "ident") == AWKWARD
+    assert rows["collect", -1].result == [v for v in AWKWARD if v is not None]  # as Airflow: a None result is left out
 
 
 def test_a_dict_expands_to_key_value_pairs(store: Store) -> None:
