@@ -128,6 +128,9 @@ def claim(
     notify = notify_if_short if len(chosen) < want and len(chosen) >= len(ready) else None
     if notify and not (is_postgres and groups):
         wakeups.notify(conn, notify)
+    # Each run's DAG before the claims: with `commit` they are committed in their round trip, and nothing that could
+    # fail may come between that and handing the claims to the worker.
+    runs = {rid: specs.get(conn, rid) for rid, _, _ in groups}
     if is_postgres:  # one round trip for every (run, task) group, with the NOTIFY and the COMMIT
         rows = pipelined.claim(conn, groups, now, worker_id, hostname, pid, commit, notify) if groups else []
     else:
@@ -138,7 +141,7 @@ def claim(
         ]  # fmt: skip
     claimed: list[Claimed] = []
     for (rid, tid, _), got in zip(groups, rows, strict=True):
-        spec, dag_file = specs.get(conn, rid)
+        spec, dag_file = runs[rid]
         claimed.extend(Claimed(rid, spec.dag_id, dag_file, tid, *r, now) for r in got)  # index, try, max, args
     return claimed
 
