@@ -57,7 +57,8 @@ def _slots_statement(one_run: bool) -> Any:
 
 
 # SLOTS[one_run]: running instances, then the first queued and due-retry ones, and every pool's size, in one round
-# trip; each instance branch is a range of ix_task_instance_state_priority (one run: _state_run_priority), already
+# trip; each instance branch is a range of ix_task_instance_state_priority (one run: _state_run_priority, or for the
+# queued ones ix_task_instance_queued_claim, which the planner picks however few queued instances it expects), already
 # in claim order. Built once: constructing it per claim was 63% of a claim's Python time.
 SLOTS = {one_run: _slots_statement(one_run) for one_run in (False, True)}
 

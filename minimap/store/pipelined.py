@@ -10,7 +10,10 @@ names, written once here as SQL with their locks and indexes:
 - record: completions.RECORD_PG (the primary key; `state = 'running' AND try_number AND worker_id` guard it).
 - lock: `pg_advisory_xact_lock` serialises claims (the caps' critical section), released at COMMIT.
 - read: claims.SLOTS, compiled for the driver (running, ready and pools; its indexes are named there).
-- claim: the primary key; `state IN (queued, up_for_retry)` makes a repeated claim change nothing.
+- claim: the primary key; `state IN (queued, up_for_retry)` makes a repeated claim change nothing. It is written
+  `(...) IS TRUE` so that no index can take it as a condition: with 10 million finished instances in the table the
+  planner expects one queued instance of a new run and walked ix_task_instance_state_run_priority over all the
+  run's queued instances on every claim (2.7 ms at 10,000 queued, 0.65 ms through the primary key).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ UPDATE task_instance
 SET state = 'running', try_number = try_number + 1, started_at = %(now)s, ended_at = NULL, next_retry_at = NULL,
     error = NULL, hostname = %(hostname)s, pid = %(pid)s, worker_id = %(worker_id)s
 WHERE run_id = %(run_id)s AND task_id = %(task_id)s AND map_index = ANY(%(indexes)s)
-  AND state IN ('queued', 'up_for_retry')
+  AND (state IN ('queued', 'up_for_retry')) IS TRUE
 RETURNING map_index, try_number, max_tries, args
 """
 

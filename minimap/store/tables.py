@@ -136,6 +136,19 @@ Index(
     task_instance.c.map_index,
 )
 
+# The one-run claim's queued branch in its order, over queued instances only (migration 0007): with millions of
+# finished instances the planner expects one queued instance of a new run and would otherwise read all of them
+# through ix_task_instance_queued and sort them on every claim.
+Index(
+    "ix_task_instance_queued_claim",
+    task_instance.c.run_id,
+    task_instance.c.priority_weight.desc(),
+    task_instance.c.task_id,
+    task_instance.c.map_index,
+    postgresql_where=text("state = 'queued'"),
+    sqlite_where=text("state = 'queued'"),
+)
+
 task_try = Table(
     "task_try",
     metadata,
