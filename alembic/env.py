@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from minimap.store.tables import metadata
+from minimap.store.tables import metadata, on_dialect
 
 
 def run(connection) -> None:  # type: ignore[no-untyped-def]
@@ -13,6 +13,7 @@ def run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=on_dialect(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
