@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -117,3 +118,14 @@ def minimap_cli(
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def run_tolerant(dag_file: str, db_url: str, flags: Path, tolerance: str, failing: list[int]) -> tuple[int, str]:
+    """`minimap run` of a DAG whose items in `failing` fail (flag files) under MINIMAP_TEST_TOLERANCE: exit code,
+    and what it printed (tests/dags/tolerant.py, tolerant_lanes.py)."""
+    for i in failing:
+        (flags / f"fail-{i}").touch()
+    conf = json.dumps({"flags": str(flags)})
+    proc = minimap_cli("run", dag_file, "--conf", conf, db_url=db_url, env={"MINIMAP_TEST_TOLERANCE": tolerance})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stdout + proc.stderr

@@ -3,25 +3,19 @@ passes, one more fails), by count and by percentage, and clearing a tolerated fa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from minimap.states import RunState, TIState
 from minimap.store.storage import Store
-from tests.conftest import DAGS, ledger, minimap_cli
+from tests.conftest import DAGS, ledger, minimap_cli, run_tolerant
 
 TOLERANT = str(DAGS / "tolerant.py")
 
 
 def run(db_url: str, flags: Path, tolerance: str, failing: list[int]) -> tuple[int, str]:
-    for i in failing:
-        (flags / f"fail-{i}").touch()
-    conf = json.dumps({"flags": str(flags)})
-    proc = minimap_cli("run", TOLERANT, "--conf", conf, db_url=db_url, env={"MINIMAP_TEST_TOLERANCE": tolerance})
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, proc.stdout + proc.stderr
+    return run_tolerant(TOLERANT, db_url, flags, tolerance, failing)
 
 
 @pytest.mark.parametrize("tolerance", ["2", "20%"])
