@@ -51,11 +51,26 @@ def serve(db_url: str | None, host: str, port: int, with_workers: bool, concurre
     shown = f"[{host}]" if ":" in host else host
     print(f"minimap ui on http://{shown}:{port}/ ({store.url}); Ctrl-C stops", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    with _children(db_url, concurrency) if with_workers else _nothing():
-        try:
-            server.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it stopped on: stopping was what was asked
-            pass
+    # uvicorn stops on SIGTERM and then raises it again under the handler it found; with the default one this process
+    # would die there, before the scheduler and worker are stopped (they were left running). Ours ends serve() as
+    # Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with _children(db_url, concurrency) if with_workers else _nothing():
+            try:
+                server.run(sockets=[sock])
+            except (KeyboardInterrupt, Terminated):  # uvicorn re-raises the signal it stopped on: as was asked
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: stop serving, then stop the children (BaseException, like KeyboardInterrupt)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -3,6 +3,7 @@ scheduler and a worker beside the page that Ctrl-C stops together."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -89,7 +90,10 @@ def test_with_a_token_every_request_needs_it(db_url: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_with_workers_runs_the_run_and_ctrl_c_stops_all_three(db_url: str, flags: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_with_workers_runs_the_run_and_ctrl_c_or_sigterm_stops_all_three(
+    db_url: str, flags: Path, tmp_path: Path, stop: str
+) -> None:
     store = Store(db.connect(db_url))
     run_id = api.trigger_file(store, str(DAGS / "ui_story.py"), conf={"flags": str(flags)}).run_id
     port = _port()
@@ -104,13 +108,19 @@ def test_with_workers_runs_the_run_and_ctrl_c_stops_all_three(db_url: str, flags
         assert json.loads(body)["items"][0]["state"] == "success"
         pids = [int(p) for p in re.findall(r"(?:scheduler|worker) pid (\d+)", err.read_text())]
         assert len(pids) == 2
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        else:
+            proc.send_signal(signal.SIGTERM)  # `kill PID`, systemd, timeout: the page's process alone
         assert proc.wait(60) == 0  # a server stopped as asked
         for pid in pids:
             _wait(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 10, f"child {pid} to stop")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid in [int(p) for p in re.findall(r"(?:scheduler|worker) pid (\d+)", err.read_text())]:
+            with contextlib.suppress(ProcessLookupError):  # a child left behind must not outlive the test
+                os.killpg(pid, signal.SIGKILL)  # each child leads its own session, with its task processes
         store.engine.dispose()
     text = err.read_text()
     assert "stopping the scheduler and the worker" in text and "Traceback" not in text
