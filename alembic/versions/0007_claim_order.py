@@ -19,7 +19,7 @@ depends_on = None
 # (its run_id is in no statistics) and read the claim's queued branch through ix_task_instance_queued (run, task,
 # index) and a sort: every claim read all of the run's queued instances (10 ms at 10,000 queued; 0.2 ms with this).
 # This index is as small (queued only) and already in the claim's order, so the plan reads `limit` entries whatever
-# the estimate. ix_task_instance_queued stays: it answers "a task's first queued index" (instances.with_queued).
+# the estimate. ix_task_instance_queued stays: it answers "a task's first queued index" (instances.live_counts).
 
 
 def upgrade() -> None:

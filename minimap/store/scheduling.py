@@ -37,9 +37,8 @@ class RunTx:
         and queued, whether a task has a queued instance (counted as 1), and the successes of the tasks
         `successes_needed` names (minimap.rules.decisions proves these decide as the full counts would)."""
         run_id = self.run.run_id
-        counts = instances.counts_of(self.conn, run_id, _COUNTED)
-        for task_id in instances.with_queued(self.conn, run_id, self.store.spec(run_id, self.conn).tasks):
-            counts.setdefault(task_id, {})[TIState.QUEUED] = 1
+        # one statement, one snapshot: a claim or a hand-back between two reads would hide an instance
+        counts = instances.live_counts(self.conn, run_id, _COUNTED, self.store.spec(run_id, self.conn).tasks)
         needed = sorted(successes_needed(counts))
         if needed:
             for task_id, c in instances.counts_of(self.conn, run_id, [TIState.SUCCESS], needed).items():

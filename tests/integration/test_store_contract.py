@@ -10,8 +10,10 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from minimap import api
 from minimap.execution.scheduler import Scheduler
@@ -248,3 +250,26 @@ def test_concurrent_claimers_never_overfill_a_pool_shared_by_two_runs(store: Sto
         t.join()
     assert len(got) == len(set(got)) == 4  # 12 queued in two runs, 16 worker slots, a pool of 4
     assert {p.name: (p.running, p.queued) for p in api.list_pools(store)}["db"] == (4, 8)
+
+
+def test_a_claim_between_the_passs_reads_never_finishes_the_run_early(store: Store) -> None:
+    """The pass reads the run's counts; a worker claims every queued instance right then (another connection,
+    committed). The pass must still see them -- as queued or as running -- and not call the run finished."""
+    if not store.is_postgres:
+        pytest.skip("SQLite's writer lock makes a pass and a claim one after the other")
+    run_id = _queued_wide_run(store)
+    taker = _worker(store, HERE, 4401, "between")
+    fired: list[int] = []
+
+    def claim_after_the_counts(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not fired and "count(" in statement and "GROUP BY" in statement:
+            fired.append(len(_claim(store, taker, run_id, want=60)))
+
+    event.listen(store.engine, "after_cursor_execute", claim_after_the_counts)
+    try:
+        state = Scheduler(store).tick(run_id)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", claim_after_the_counts)
+    assert fired == [60]
+    assert state is RunState.RUNNING and store.run(run_id).state is RunState.RUNNING
+    assert store.counts(run_id) == {"work": {TIState.RUNNING: 60}}
