@@ -19,8 +19,35 @@ if TYPE_CHECKING:
 Runner = Callable[[dict[str, Any], dict[str, Any]], Any]
 
 
+class Chainable:
+    """`a >> b`, `a << b` and their reflections (`[x, y] >> a`) for whatever has set_upstream and set_downstream:
+    a task and a task group."""
+
+    def set_upstream(self, other: Any) -> None:
+        raise NotImplementedError
+
+    def set_downstream(self, other: Any) -> None:
+        raise NotImplementedError
+
+    def __rshift__(self, other: Any) -> Any:
+        self.set_downstream(other)
+        return other
+
+    def __lshift__(self, other: Any) -> Any:
+        self.set_upstream(other)
+        return other
+
+    def __rrshift__(self, other: Any) -> Any:
+        self.set_upstream(other)
+        return self
+
+    def __rlshift__(self, other: Any) -> Any:
+        self.set_downstream(other)
+        return self
+
+
 @dataclass(eq=False)
-class Task:
+class Task(Chainable):
     """One node of a DAG: how it runs, its stored arguments, and how it is mapped."""
 
     task_id: str
@@ -64,22 +91,6 @@ class Task:
         """Make this task wait for `other`."""
         for t in tasks_of(other, upstream=True):
             self.dag.add_edge(t, self)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> Task:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> Task:
-        self.set_downstream(other)
-        return self
 
     def arguments(self) -> list[Any]:
         """Every stored argument value, to find the outputs it consumes."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from minimap.authoring import keywords
 from minimap.authoring.ids import check_id
-from minimap.authoring.node import GroupContext, Task, current_dag
+from minimap.authoring.node import Chainable, GroupContext, Task, current_dag
 from minimap.authoring.settings import where
 from minimap.authoring.xcomarg import XComArg, iter_xcomargs, literal
 from minimap.exceptions import DefinitionError
@@ -36,7 +36,7 @@ GROUP_KEYWORDS: dict[str, keywords.Keyword] = {
 }
 
 
-class TaskGroup:
+class TaskGroup(Chainable):
     """A named set of tasks: their ids are prefixed with the group's, and `>>` binds to its first/last tasks."""
 
     def __init__(self, group_id: str, dag: Any = None, **kwargs: Any) -> None:
@@ -127,22 +127,6 @@ class TaskGroup:
         self._check_not_empty()
         for t in self.edge_tasks(upstream=False):
             t.set_upstream(other)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> TaskGroup:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> TaskGroup:
-        self.set_downstream(other)
-        return self
 
 
 def check_lane_args(task: Task) -> None:
