@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +188,7 @@ def latency(backend: str, repeats: int, mode: str = "run") -> None:
     with database(backend) as url:
         store = api.open_store(url)
         env = {"MINIMAP_NOTIFY": "0" if mode == "daemons-poll" else "1"}
-        with daemons(url, env) if mode != "run" else contextmanager(lambda: iter([None]))():
+        with daemons(url, env) if mode != "run" else nullcontext():
             for _ in range(repeats):
                 r = api.trigger_file(store, "bench/latency.py", "handoff")
                 to_end(store, r.run_id, mode != "run")
